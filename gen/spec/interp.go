@@ -35,8 +35,9 @@ type Outcome struct {
 //   - a transition with a target runs the source's exit actions, its own
 //     actions, then the target's entry actions (also for a self-target);
 //     an internal transition (no target) runs only its own actions;
-//   - with no enabled transition, an ignore rule or the default policy
-//     "ignore" makes the event Ignored; otherwise it is Rejected.
+//   - with no enabled transition, a reject rule makes the event Rejected, an
+//     ignore rule Ignored, and otherwise the default policy decides
+//     ("ignore" → Ignored, else Rejected).
 func (m *Machine) Step(state, event string, guard func(name string) bool) Outcome {
 	ts := m.TransitionsFor(state, event)
 	if t := enabled(ts, guard); t != nil {
@@ -50,7 +51,10 @@ func (m *Machine) Step(state, event string, guard func(name string) bool) Outcom
 		out.Actions = append(out.Actions, m.StateByName(t.To).Entry...)
 		return out
 	}
-	if m.Ignored(state, event) || m.Default == PolicyIgnore {
+	if m.Rejected(state, event) != nil {
+		return Outcome{Result: Rejected, Next: state}
+	}
+	if m.Ignored(state, event) != nil || m.Default == PolicyIgnore {
 		return Outcome{Result: Ignored, Next: state}
 	}
 	return Outcome{Result: Rejected, Next: state}

@@ -73,7 +73,8 @@ type Machine struct {
 	Groups      []*Group
 	Timers      []*Timer
 	Transitions []*Transition
-	Ignores     []*Ignore
+	Ignores     []*Rule // events accepted and dropped in states
+	Rejects     []*Rule // events refused with an error in states
 	Messages    []*Message // messages exchanged between peers (verify)
 	Properties  []*Property
 
@@ -217,9 +218,10 @@ func (t *Transition) GuardText() string {
 	return s
 }
 
-// Ignore marks events as deliberately ignored in states: the event is
-// accepted and nothing happens.
-type Ignore struct {
+// Rule names events in states that no transition handles on purpose: an
+// ignore rule accepts the event and does nothing; a reject rule refuses it
+// with an error whose text is Doc (e.g. "connection closing").
+type Rule struct {
 	In  []string // expanded states
 	On  []string // events
 	Doc string
@@ -305,14 +307,19 @@ func (m *Machine) TransitionsFor(state, event string) []*Transition {
 	return out
 }
 
-// Ignored reports whether event is explicitly ignored in state.
-func (m *Machine) Ignored(state, event string) bool {
-	for _, ig := range m.Ignores {
-		if contains(ig.In, state) && contains(ig.On, event) {
-			return true
+// Ignored returns the ignore rule for event in state, or nil.
+func (m *Machine) Ignored(state, event string) *Rule { return findRule(m.Ignores, state, event) }
+
+// Rejected returns the reject rule for event in state, or nil.
+func (m *Machine) Rejected(state, event string) *Rule { return findRule(m.Rejects, state, event) }
+
+func findRule(rules []*Rule, state, event string) *Rule {
+	for _, r := range rules {
+		if contains(r.In, state) && contains(r.On, event) {
+			return r
 		}
 	}
-	return false
+	return nil
 }
 
 func contains(list []string, s string) bool {

@@ -54,13 +54,13 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 
 // The keys each mapping accepts; anything else is an error with a suggestion.
 var (
-	topKeys        = []string{"machine", "package", "doc", "default", "states", "events", "groups", "timers", "transitions", "ignore", "messages", "properties"}
+	topKeys        = []string{"machine", "package", "doc", "default", "states", "events", "groups", "timers", "transitions", "ignore", "reject", "messages", "properties"}
 	stateKeys      = []string{"name", "doc", "initial", "final", "entry", "exit"}
 	eventKeys      = []string{"name", "doc", "kind"}
 	groupKeys      = []string{"name", "doc", "states"}
 	timerKeys      = []string{"name", "doc", "duration", "event"}
 	transitionKeys = []string{"from", "on", "guard", "to", "actions", "label", "doc"}
-	ignoreKeys     = []string{"in", "on", "doc"}
+	ruleKeys       = []string{"in", "on", "doc"}
 	messageKeys    = []string{"name", "sent", "event"}
 	propertyKeys   = []string{"name", "doc", "kind", "from", "goal", "users"}
 )
@@ -138,14 +138,20 @@ func parse(file string, src []byte) (*Machine, ErrorList) {
 		r.timerEvent(t)
 	}
 	for _, n := range p.list(fields["transitions"], "transitions") {
-		if t := p.transition(n, r); t != nil {
+		// "on: [A, B]" is shorthand for one transition per event.
+		for _, t := range p.transition(n, r) {
 			t.Index = len(m.Transitions)
 			m.Transitions = append(m.Transitions, t)
 		}
 	}
 	for _, n := range p.list(fields["ignore"], "ignore") {
-		if ig := p.ignore(n, r); ig != nil {
+		if ig := p.rule(n, r, "ignore"); ig != nil {
 			m.Ignores = append(m.Ignores, ig)
+		}
+	}
+	for _, n := range p.list(fields["reject"], "reject") {
+		if rj := p.rule(n, r, "reject"); rj != nil {
+			m.Rejects = append(m.Rejects, rj)
 		}
 	}
 	for _, n := range p.list(fields["messages"], "messages") {
@@ -423,7 +429,7 @@ func (p *parser) rawActions(n *yaml.Node, what string) []Action {
 	return out
 }
 
-func (p *parser) transition(n *yaml.Node, r *resolver) *Transition {
+func (p *parser) transition(n *yaml.Node, r *resolver) []*Transition {
 	t := &Transition{Pos: p.pos(n)}
 	f := p.mapping(n, "transition", transitionKeys)
 	if f == nil {
@@ -434,11 +440,18 @@ func (p *parser) transition(n *yaml.Node, r *resolver) *Transition {
 	} else {
 		t.From, t.FromText = r.stateSet(f["from"], "from")
 	}
+	var events []string
+	var eventNodes []*yaml.Node
 	if f["on"] == nil {
 		p.errorf(n, "transition has no \"on\"; add \"on: EVENT\" naming the event that triggers it")
 	} else {
-		t.On = r.event(f["on"], "on")
-		t.OnPos = p.pos(f["on"])
+		names, nodes := p.names(f["on"], "on")
+		for i := range names {
+			if e := r.event(nodes[i], "on"); e != "" {
+				events = append(events, e)
+				eventNodes = append(eventNodes, nodes[i])
+			}
+		}
 	}
 	if g := f["guard"]; g != nil {
 		t.Guard = p.guard(g)
@@ -454,7 +467,16 @@ func (p *parser) transition(n *yaml.Node, r *resolver) *Transition {
 	if f["doc"] != nil {
 		t.Doc = p.scalar(f["doc"], "doc")
 	}
-	return t
+	out := make([]*Transition, 0, len(events))
+	for i, e := range events {
+		c := *t
+		c.On, c.OnPos = e, p.pos(eventNodes[i])
+		if len(events) > 1 {
+			c.Pos = c.OnPos // tell the copies apart in messages
+		}
+		out = append(out, &c)
+	}
+	return out
 }
 
 // guard reads "name", "!name", "a && !b" or a list of terms (a conjunction).
@@ -488,19 +510,19 @@ func (p *parser) guard(n *yaml.Node) []GuardTerm {
 	return out
 }
 
-func (p *parser) ignore(n *yaml.Node, r *resolver) *Ignore {
-	ig := &Ignore{Pos: p.pos(n)}
-	f := p.mapping(n, "ignore rule", ignoreKeys)
+func (p *parser) rule(n *yaml.Node, r *resolver, kind string) *Rule {
+	ig := &Rule{Pos: p.pos(n)}
+	f := p.mapping(n, kind+" rule", ruleKeys)
 	if f == nil {
 		return nil
 	}
 	if f["in"] == nil {
-		p.errorf(n, "ignore rule has no \"in\"; name the states (a state, list or group) where the events are ignored")
+		p.errorf(n, "%s rule has no \"in\"; name the states (a state, list or group) it applies to", kind)
 	} else {
 		ig.In, _ = r.stateSet(f["in"], "in")
 	}
 	if f["on"] == nil {
-		p.errorf(n, "ignore rule has no \"on\"; name the ignored event or events")
+		p.errorf(n, "%s rule has no \"on\"; name the event or events", kind)
 	} else {
 		names, nodes := p.names(f["on"], "on")
 		for i := range names {

@@ -36,18 +36,32 @@ func newResolver(p *parser, m *Machine) *resolver {
 	for _, t := range m.Timers {
 		r.timers = append(r.timers, t.Name)
 	}
+	// Groups may name states or earlier groups.
 	for _, g := range m.Groups {
 		var members []string
 		for i, s := range g.States {
-			if m.StateByName(s) == nil {
-				p.errorf(g.statesNodes[i], "group %q names unknown state %q%s", g.Name, s, orDeclare(suggest(s, r.states), "state"))
-				continue
+			switch {
+			case m.StateByName(s) != nil:
+				members = appendNew(members, s)
+			case r.groups[s] != nil:
+				for _, x := range r.groups[s] {
+					members = appendNew(members, x)
+				}
+			default:
+				cands := append(append([]string{}, r.states...), groupNames(m)...)
+				p.errorf(g.statesNodes[i], "group %q names unknown state or group %q%s", g.Name, s, orDeclare(suggest(s, cands), "state"))
 			}
-			members = append(members, s)
 		}
 		r.groups[g.Name] = members
 	}
 	return r
+}
+
+func appendNew(list []string, s string) []string {
+	if contains(list, s) {
+		return list
+	}
+	return append(list, s)
 }
 
 func orDeclare(suggestion, kind string) string {

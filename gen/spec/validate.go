@@ -20,7 +20,7 @@ func Validate(m *Machine) error {
 		checkReachability(m, init, &errs)
 	}
 	checkDeterminism(m, &errs)
-	checkIgnores(m, &errs)
+	checkRules(m, &errs)
 	if m.Default == PolicyError {
 		checkHandled(m, &errs)
 	}
@@ -190,14 +190,29 @@ func uncovered(ts []*Transition) (string, bool) {
 	return "", false
 }
 
-func checkIgnores(m *Machine, errs *ErrorList) {
-	for _, ig := range m.Ignores {
-		for _, s := range ig.In {
-			for _, e := range ig.On {
-				for _, t := range m.TransitionsFor(s, e) {
-					if len(t.Guard) == 0 {
-						errs.add(ig.Pos, "ignore rule for event %q in state %q is dead: the unguarded transition at %s always handles it; drop the state or event from the rule", e, s, t.Pos)
+// checkRules reports ignore/reject rules that can never apply, and pairs that
+// are both ignored and rejected.
+func checkRules(m *Machine, errs *ErrorList) {
+	check := func(kind string, rules []*Rule) {
+		for _, rule := range rules {
+			for _, s := range rule.In {
+				for _, e := range rule.On {
+					for _, t := range m.TransitionsFor(s, e) {
+						if len(t.Guard) == 0 {
+							errs.add(rule.Pos, "%s rule for event %q in state %q is dead: the unguarded transition at %s always handles it; drop the state or event from the rule", kind, e, s, t.Pos)
+						}
 					}
+				}
+			}
+		}
+	}
+	check("ignore", m.Ignores)
+	check("reject", m.Rejects)
+	for _, rj := range m.Rejects {
+		for _, s := range rj.In {
+			for _, e := range rj.On {
+				if ig := m.Ignored(s, e); ig != nil {
+					errs.add(rj.Pos, "event %q in state %q is both rejected here and ignored by the rule at %s; keep one", e, s, ig.Pos)
 				}
 			}
 		}
@@ -208,7 +223,7 @@ func checkHandled(m *Machine, errs *ErrorList) {
 	for _, s := range m.States {
 		var missing []string
 		for _, e := range m.Events {
-			if m.Ignored(s.Name, e.Name) {
+			if m.Ignored(s.Name, e.Name) != nil || m.Rejected(s.Name, e.Name) != nil {
 				continue
 			}
 			ts := m.TransitionsFor(s.Name, e.Name)
@@ -217,11 +232,11 @@ func checkHandled(m *Machine, errs *ErrorList) {
 				continue
 			}
 			if when, ok := uncovered(ts); ok {
-				errs.add(ts[len(ts)-1].Pos, "unhandled: in state %q event %q has no transition when %s; add a transition for that case, an ignore rule, or set \"default: reject\"", s.Name, e.Name, when)
+				errs.add(ts[len(ts)-1].Pos, "unhandled: in state %q event %q has no transition when %s; add a transition for that case, an ignore or reject rule, or set \"default: reject\"", s.Name, e.Name, when)
 			}
 		}
 		if len(missing) > 0 {
-			errs.add(s.Pos, "unhandled: state %q has no transition for event%s %s; add transitions, an ignore rule (ignore: [{in: %s, on: [...]}]), or set \"default: reject\" or \"default: ignore\"",
+			errs.add(s.Pos, "unhandled: state %q has no transition for event%s %s; add transitions, an ignore or reject rule ({in: %s, on: [...]}), or set \"default: reject\" or \"default: ignore\"",
 				s.Name, plural(len(missing)), strings.Join(missing, ", "), s.Name)
 		}
 	}
