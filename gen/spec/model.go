@@ -73,8 +73,8 @@ type Machine struct {
 	Groups      []*Group
 	Timers      []*Timer
 	Transitions []*Transition
-	Ignores     []*Rule // events accepted and dropped in states
-	Rejects     []*Rule // events refused with an error in states
+	Ignores     []*Rule    // events accepted and dropped in states
+	Rejects     []*Rule    // events refused with an error in states
 	Messages    []*Message // messages exchanged between peers (verify)
 	Properties  []*Property
 
