@@ -78,8 +78,11 @@ type conn struct {
 func newConn(s *Stack, id fourTuple) *conn {
 	c := &conn{s: s, id: id, rto: s.opts.InitialRTO, sndMSS: 536}
 	c.m.Init(c)
-	if s.opts.Trace != nil {
+	switch {
+	case s.opts.Trace != nil:
 		c.m.SetObserver(c.trace)
+	case s.opts.Observer != nil:
+		c.m.SetObserver(s.opts.Observer)
 	}
 	c.outBuf = make([]byte, s.link.MTU())
 	c.readWake = make(chan struct{}, 1)
@@ -94,7 +97,10 @@ func newConn(s *Stack, id fourTuple) *conn {
 	return c
 }
 
-func (c *conn) trace(from tcpfsm.State, e tcpfsm.Event, to tcpfsm.State, _ tcpfsm.TransitionID) {
+func (c *conn) trace(from tcpfsm.State, e tcpfsm.Event, to tcpfsm.State, id tcpfsm.TransitionID) {
+	if c.s.opts.Observer != nil {
+		c.s.opts.Observer(from, e, to, id)
+	}
 	c.s.opts.Trace.Debug("tcp transition",
 		"local", netip.AddrPortFrom(netip.AddrFrom4(c.s.addr), c.id.localPort),
 		"remote", netip.AddrPortFrom(netip.AddrFrom4(c.id.remote), c.id.remotePort),

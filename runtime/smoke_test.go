@@ -70,3 +70,42 @@ func TestEchoRealTime(t *testing.T) {
 	c.Close()
 	t.Logf("a: %+v", a.Stats())
 }
+
+func TestEchoLossy(t *testing.T) {
+	imp := link.Impairments{Loss: 0.05, Duplicate: 0.02, Reorder: 0.05, Corrupt: 0.01}
+	a, b := pair(t, link.PairConfig{Seed: 7, AtoB: imp, BtoA: imp}, fsmrt.Options{MinRTO: 10 * time.Millisecond, InitialRTO: 50 * time.Millisecond, MSL: 50 * time.Millisecond})
+	ln, err := b.Listen("tcp", ":7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, c)
+		c.(*fsmrt.Conn).CloseWrite()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := a.DialContext(ctx, "tcp", "10.201.0.2:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 256<<10)
+	rand.Read(data)
+	go func() {
+		c.Write(data)
+		c.(*fsmrt.Conn).CloseWrite()
+	}()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read: %v (got %d bytes)", err, len(got))
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("echo mismatch: got %d bytes want %d", len(got), len(data))
+	}
+	c.Close()
+	t.Logf("a: %+v", a.Stats())
+}

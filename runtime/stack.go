@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -69,6 +70,13 @@ type Options struct {
 	// Trace, when set, logs every state transition (4-tuple, from, event, to)
 	// at debug level.
 	Trace *slog.Logger
+	// Entropy seeds the ISN key (RFC 6528) and the ephemeral port start
+	// [crypto/rand]; simulations pass a seeded source to be reproducible.
+	Entropy io.Reader
+	// Observer, when set, is told of every transition of every connection
+	// (e.g. to measure transition coverage). It runs with the connection's
+	// lock held and must not call back into the stack.
+	Observer tcpfsm.Observer
 }
 
 func (o *Options) setDefaults() {
@@ -84,6 +92,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Clock == nil {
 		o.Clock = clock.NewReal()
+	}
+	if o.Entropy == nil {
+		o.Entropy = rand.Reader
 	}
 	def(&o.MSL, 30*time.Second)
 	def(&o.InitialRTO, time.Second)
@@ -105,6 +116,11 @@ type Stats struct {
 	Retransmits             uint64
 	ChallengeACKs           uint64
 	ResetsSent              uint64
+	// ArmedTimers is how many timers are armed (0 once every connection
+	// has closed: no timer leaks).
+	ArmedTimers int
+	// Conns is how many connections are in the demux table.
+	Conns int
 	// Malformed counts packets the codec rejected, by wire.DropReason.
 	Malformed [wire.NumDropReasons]uint64
 	// Dropped counts well-formed segments dropped, by reason.
@@ -179,11 +195,13 @@ func NewStack(l link.Link, opts Options) (*Stack, error) {
 		conns:     make(map[fourTuple]*conn),
 		listeners: make(map[uint16]*listener),
 	}
-	if _, err := rand.Read(s.isnKey[:]); err != nil {
+	var p [2]byte
+	if _, err := io.ReadFull(opts.Entropy, s.isnKey[:]); err != nil {
 		return nil, err
 	}
-	var p [2]byte
-	rand.Read(p[:])
+	if _, err := io.ReadFull(opts.Entropy, p[:]); err != nil {
+		return nil, err
+	}
 	s.nextPort = 32768 + binary.BigEndian.Uint16(p[:])%28232
 	s.closedTCB = newConn(s, fourTuple{})
 	l.SetReceiver(s.receive)
@@ -203,6 +221,10 @@ func (s *Stack) Stats() Stats {
 		ResetsSent:    s.stats.resets.Load(),
 		Dropped:       make(map[string]uint64),
 	}
+	st.ArmedTimers = s.timers.Stats().Armed
+	s.mu.RLock()
+	st.Conns = len(s.conns)
+	s.mu.RUnlock()
 	for i := range st.Malformed {
 		st.Malformed[i] = s.stats.malformed[i].Load()
 	}
