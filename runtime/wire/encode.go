@@ -1,0 +1,78 @@
+package wire
+
+import (
+	"encoding/binary"
+	"slices"
+)
+
+// Encode writes s as a complete IPv4 packet into buf and returns its length,
+// s.EncodedLen(). It does not allocate. It fails with ErrShortBuffer when buf
+// is shorter than HeaderLen(&s.Options)+len(s.Payload), or ErrTooLong when
+// that exceeds 65535.
+//
+// The IPv4 header (RFC 791 §3.1) is 20 bytes: TOS from s.TOS, ID 0 with Don't
+// Fragment set (an atomic datagram, RFC 6864 §4.1), TTL s.TTL or DefaultTTL,
+// protocol 6, header checksum. The TCP header (RFC 9293 §3.1) carries the
+// options laid out as HeaderLen describes, reserved bits zero, and the
+// checksum over pseudo-header, header and data (MUST-2).
+//
+// s.Payload may overlap buf: in particular it may already sit at
+// buf[HeaderLen(&s.Options):], where a zero-copy sender can build it.
+func (s *Segment) Encode(buf []byte) (int, error) {
+	lay := s.Options.layout()
+	tcpLen := TCPHeaderLen + lay.size + len(s.Payload)
+	n := IPv4HeaderLen + tcpLen
+	if n > 0xffff {
+		return 0, ErrTooLong
+	}
+	if len(buf) < n {
+		return 0, ErrShortBuffer
+	}
+	buf = buf[:n]
+	// Payload first: it may overlap where the headers go.
+	copy(buf[n-len(s.Payload):], s.Payload)
+
+	ip := buf[:IPv4HeaderLen]
+	ip[0] = 4<<4 | IPv4HeaderLen/4
+	ip[1] = s.TOS
+	binary.BigEndian.PutUint16(ip[2:4], uint16(n))
+	binary.BigEndian.PutUint32(ip[4:8], ipFlagDF) // ID 0, DF, offset 0
+	ip[8] = s.TTL
+	if ip[8] == 0 {
+		ip[8] = DefaultTTL
+	}
+	ip[9] = ProtocolTCP
+	ip[10], ip[11] = 0, 0
+	copy(ip[12:16], s.Src[:])
+	copy(ip[16:20], s.Dst[:])
+	binary.BigEndian.PutUint16(ip[10:12], ^Checksum(ip, 0))
+
+	tcp := buf[IPv4HeaderLen:]
+	binary.BigEndian.PutUint16(tcp[0:2], s.SrcPort)
+	binary.BigEndian.PutUint16(tcp[2:4], s.DstPort)
+	binary.BigEndian.PutUint32(tcp[4:8], uint32(s.Seq))
+	binary.BigEndian.PutUint32(tcp[8:12], uint32(s.Ack))
+	tcp[12] = byte((TCPHeaderLen+lay.size)/4) << 4
+	tcp[13] = byte(s.Flags)
+	binary.BigEndian.PutUint16(tcp[14:16], s.Window)
+	tcp[16], tcp[17] = 0, 0
+	binary.BigEndian.PutUint16(tcp[18:20], s.Urgent)
+	if lay.size > 0 {
+		s.Options.writeOptions(tcp[TCPHeaderLen:TCPHeaderLen+lay.size], lay)
+	}
+	sum := Checksum(tcp, PseudoHeaderChecksum(s.Src, s.Dst, ProtocolTCP, uint16(tcpLen)))
+	binary.BigEndian.PutUint16(tcp[16:18], ^sum)
+	return n, nil
+}
+
+// Append appends the encoded packet to dst and returns the extended slice. It
+// allocates only when dst lacks capacity for s.EncodedLen() more bytes.
+func (s *Segment) Append(dst []byte) ([]byte, error) {
+	n := s.EncodedLen()
+	if n > 0xffff {
+		return dst, ErrTooLong
+	}
+	dst = slices.Grow(dst, n)
+	m, err := s.Encode(dst[len(dst) : len(dst)+n])
+	return dst[:len(dst)+m], err
+}
