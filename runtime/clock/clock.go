@@ -10,7 +10,7 @@ type Clock interface {
 	// Now is the time since the clock's epoch.
 	Now() time.Duration
 	// AfterFunc calls f once, d from now, on a goroutine of the clock's
-	// choosing (Real) or from inside Advance/Run (Virtual). The returned
+	// choosing (Real) or from inside Advance/Step (Virtual). The returned
 	// Stopper cancels the call if it has not started.
 	AfterFunc(d time.Duration, f func()) Stopper
 }
