@@ -238,7 +238,7 @@ func (c *conn) SignalEstablished() error {
 // SndSyn selects an ISS and sends <SEQ=ISS><CTL=SYN> (RFC 9293 §3.10.1).
 func (c *conn) SndSyn() error {
 	c.iss = c.s.isn(c.id)
-	c.sndUna, c.sndNxt = c.iss, c.iss.Add(1)
+	c.sndUna, c.sndNxt, c.recover = c.iss, c.iss.Add(1), c.iss // recover = ISS (RFC 6582 §3.2 step 1)
 	c.sendControl(c.iss, wire.SYN, true)
 	return nil
 }
@@ -333,6 +333,8 @@ func (c *conn) InitFromSyn() error {
 func (c *conn) ackedSyn() {
 	if c.retries == 0 {
 		c.rttSample(c.s.opts.Clock.Now() - c.rttStart)
+	} else if c.s.opts.InitialRTO < 3*time.Second {
+		c.rto = min(3*time.Second, c.s.opts.MaxRTO) // the SYN timed out: RFC 6298 §5.7
 	}
 	c.retries = 0
 	c.rttTiming = false
@@ -344,7 +346,7 @@ func (c *conn) ackedSyn() {
 func (c *conn) SndSynAck() error {
 	if c.m.State() == tcpfsm.StateListen {
 		c.iss = c.s.isn(c.id)
-		c.sndUna, c.sndNxt = c.iss, c.iss.Add(1)
+		c.sndUna, c.sndNxt, c.recover = c.iss, c.iss.Add(1), c.iss // recover = ISS (RFC 6582 §3.2 step 1)
 	}
 	c.sendControl(c.iss, wire.SYN|wire.ACK, true)
 	return nil

@@ -66,9 +66,20 @@ func (c *conn) inputSynSent(seg *wire.Segment) {
 	}
 }
 
+// rcvWnd is RCV.WND, the window we advertise: the free buffer, but at most
+// 65535 scaled by our shift (RFC 7323 §2.3), so never more than the peer
+// was told (RFC 9293 §3.10.7.4 first, RFC 5961 §3.2).
+func (c *conn) rcvWnd() int {
+	shift := uint8(0)
+	if c.wscaleOK {
+		shift = c.rcvShift
+	}
+	return min(c.rcvBuf.window(), 0xffff<<shift)
+}
+
 // acceptable is the RFC 9293 §3.10.7.4 first check (the four cases).
 func (c *conn) acceptable(seg *wire.Segment) bool {
-	wnd := seqnum.Size(c.rcvBuf.window())
+	wnd := seqnum.Size(c.rcvWnd())
 	segLen := seg.Len()
 	seq := seg.Seq
 	switch {
@@ -85,6 +96,18 @@ func (c *conn) acceptable(seg *wire.Segment) bool {
 
 // inputSynchronized follows RFC 9293 §3.10.7.4 with the RFC 5961 checks.
 func (c *conn) inputSynchronized(seg *wire.Segment) {
+	// §3.5 Figure 7 line 6 (see Appendix A.2): in a simultaneous open the
+	// peer's SYN,ACK repeats its SYN just below RCV.NXT; its ACK of our SYN
+	// completes the handshake (Linux does the same) instead of costing an RTO.
+	if c.m.State() == tcpfsm.StateSynReceived && !c.passive &&
+		seg.Flags&(wire.SYN|wire.ACK|wire.RST) == wire.SYN|wire.ACK &&
+		seg.Seq.Add(1) == c.rcvNxt && seg.Ack == c.sndNxt {
+		c.fire(tcpfsm.EventRcvAckOfSyn)
+		if !c.closedDone {
+			c.textAndFin(seg)
+		}
+		return
+	}
 	// First: sequence number. A zero window still takes ACKs, RSTs and
 	// the FIN/ACK flags of an in-sequence empty segment.
 	if !c.acceptable(seg) {
@@ -180,6 +203,9 @@ func (c *conn) textAndFin(seg *wire.Segment) {
 			c.fire(tcpfsm.EventRcvFin)
 		} else if c.rcvNxt.LessThan(finSeq) {
 			c.peerFinHeld, c.peerFinSeq = true, finSeq // out of order: wait for the gap
+			if len(seg.Payload) == 0 {
+				c.ackNow = true // duplicate ACK at once, as for out-of-order text (RFC 5681 §4.2)
+			}
 		}
 	} else if seg.Flags&wire.FIN != 0 && c.finRcvd {
 		c.fire(tcpfsm.EventRcvFin) // a retransmitted FIN (CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT)

@@ -78,7 +78,11 @@ func (c *conn) output() {
 			break
 		}
 		unsent := c.sndBuf.n - off
-		wnd := min(int(c.sndWnd), c.cwnd) - off
+		cwnd := c.cwnd
+		if !c.inRecovery && c.dupAcks < 3 {
+			cwnd += c.dupAcks * c.sndMSS // limited transmit (RFC 3042)
+		}
+		wnd := min(int(c.sndWnd), cwnd) - off
 		if unsent == 0 {
 			if c.finQueued && !c.finSent {
 				c.sendData(c.sndNxt, 0, true)
@@ -160,6 +164,7 @@ func (c *conn) ProcessAck() error {
 	}
 	// Window update (RFC 9293 §3.10.7.4: WL1/WL2 guard against old segments).
 	wnd := uint32(seg.Window) << c.sndShift
+	sameWnd := wnd == c.sndWnd // a window update is not a duplicate ACK (RFC 5681 §2)
 	if c.sndWl1.LessThan(seg.Seq) || (c.sndWl1 == seg.Seq && c.sndWl2.LessThanEq(ack)) {
 		if wnd > 0 && c.sndWnd == 0 {
 			c.s.timers.Stop(&c.tPersist)
@@ -192,7 +197,7 @@ func (c *conn) ProcessAck() error {
 			}
 		}
 		wake(c.writeWake)
-	} else if ack == c.sndUna && len(seg.Payload) == 0 && seg.Flags&(wire.SYN|wire.FIN) == 0 && c.sndUna != c.sndNxt {
+	} else if ack == c.sndUna && sameWnd && len(seg.Payload) == 0 && seg.Flags&(wire.SYN|wire.FIN) == 0 && c.sndUna != c.sndNxt {
 		c.duplicateAck()
 	}
 	c.output()
@@ -320,7 +325,7 @@ func (c *conn) AcceptData() error {
 		p, seq = p[skip:], c.rcvNxt
 	}
 	off := int(c.rcvNxt.Size(seq))
-	room := c.rcvBuf.window() - off
+	room := c.rcvWnd() - off
 	if room <= 0 {
 		c.sendAck()
 		return nil
