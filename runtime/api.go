@@ -100,7 +100,7 @@ func (l *listener) input(seg *wire.Segment) {
 		case seg.Flags&wire.SYN != 0:
 			l.tcb.fire(tcpfsm.EventRcvSynAck)
 		case seg.Flags&wire.ACK != 0:
-			l.tcb.fire(tcpfsm.EventRcvAck)
+			l.tcb.fire(tcpfsm.EventRcvBadAck) // any ACK in LISTEN is bad (§3.10.7.2)
 		default:
 			l.tcb.fire(tcpfsm.EventRcvData) // no SYN, ACK or RST: dropped (§3.10.7.2 fourth)
 		}
@@ -160,7 +160,12 @@ func (l *listener) forget(c *conn) {
 }
 
 // Close stops listening and aborts connections not yet accepted.
-func (l *listener) Close() error {
+func (l *listener) Close() error { return l.shutdown(tcpfsm.EventClose) }
+
+// abort is Close for Stack.Close: the listening TCB gets ABORT (§3.10.5).
+func (l *listener) abort() error { return l.shutdown(tcpfsm.EventAbort) }
+
+func (l *listener) shutdown(ev tcpfsm.Event) error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -175,7 +180,7 @@ func (l *listener) Close() error {
 	}
 	l.s.mu.Unlock()
 	l.tcb.mu.Lock()
-	l.tcb.fire(tcpfsm.EventClose)
+	l.tcb.fire(ev)
 	l.tcb.mu.Unlock()
 	for {
 		select {
@@ -256,7 +261,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 		case <-c.stateWake:
 		case <-ctx.Done():
 			c.mu.Lock()
-			c.fire(tcpfsm.EventAbort)
+			c.fire(tcpfsm.EventAbort) // the user gives up: reset if synchronized (§3.10.5)
 			c.mu.Unlock()
 			return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: ctx.Err()}
 		}

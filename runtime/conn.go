@@ -78,11 +78,8 @@ type conn struct {
 func newConn(s *Stack, id fourTuple) *conn {
 	c := &conn{s: s, id: id, rto: s.opts.InitialRTO, sndMSS: 536}
 	c.m.Init(c)
-	switch {
-	case s.opts.Trace != nil:
-		c.m.SetObserver(c.trace)
-	case s.opts.Observer != nil:
-		c.m.SetObserver(s.opts.Observer)
+	if s.opts.Trace != nil || s.opts.Observer != nil || coverageOn.Load() {
+		c.m.SetObserver(c.observe)
 	}
 	c.outBuf = make([]byte, s.link.MTU())
 	c.readWake = make(chan struct{}, 1)
@@ -97,10 +94,7 @@ func newConn(s *Stack, id fourTuple) *conn {
 	return c
 }
 
-func (c *conn) trace(from tcpfsm.State, e tcpfsm.Event, to tcpfsm.State, id tcpfsm.TransitionID) {
-	if c.s.opts.Observer != nil {
-		c.s.opts.Observer(from, e, to, id)
-	}
+func (c *conn) trace(from tcpfsm.State, e tcpfsm.Event, to tcpfsm.State, _ tcpfsm.TransitionID) {
 	c.s.opts.Trace.Debug("tcp transition",
 		"local", netip.AddrPortFrom(netip.AddrFrom4(c.s.addr), c.id.localPort),
 		"remote", netip.AddrPortFrom(netip.AddrFrom4(c.id.remote), c.id.remotePort),
@@ -339,6 +333,7 @@ func (c *conn) ackedSyn() {
 	c.retries = 0
 	c.rttTiming = false
 	c.s.timers.Stop(&c.tRetransmit)
+	c.s.timers.Stop(&c.tUser) // re-armed when data is sent
 }
 
 // SndSynAck sends <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>, choosing the ISS

@@ -49,6 +49,9 @@ func (c *conn) sendControl(seq seqnum.Value, flags wire.Flags, syn bool) {
 		if c.retries == 0 {
 			c.rttStart = c.s.opts.Clock.Now()
 		}
+		if c.s.opts.UserTimeout > 0 && !c.tUser.Armed() {
+			c.s.timers.Reset(&c.tUser, c.s.opts.UserTimeout) // covers the handshake too (RFC 5482 §2)
+		}
 	}
 	c.s.send(c.outBuf, out)
 }
@@ -210,7 +213,7 @@ func (c *conn) congestionOnAck(acked int, ack seqnum.Value) {
 	if c.inRecovery {
 		if c.recover.LessThan(ack) || c.recover == ack { // full ACK
 			c.inRecovery = false
-			c.cwnd = max(min(c.ssthresh, c.inFlight()+c.sndMSS), c.sndMSS)
+			c.cwnd = min(c.ssthresh, max(c.inFlight(), c.sndMSS)+c.sndMSS) // RFC 6582 §3.2 step 3 (1): at least 2 SMSS, so the ACK is not delayed
 		} else { // partial ACK: retransmit the next hole, deflate
 			c.retransmitFront()
 			c.cwnd = max(c.cwnd-acked+c.sndMSS, c.sndMSS)
@@ -261,7 +264,7 @@ func (c *conn) retransmitFront() {
 		c.sendData(c.sndUna, 0, true)
 		return
 	}
-	n := min(data, c.sndMSS)
+	n := min(data, c.sndMSS, c.inFlight()) // never beyond SND.NXT
 	if n == 0 {
 		return
 	}
@@ -278,7 +281,10 @@ func (c *conn) Retransmit() error {
 	if c.m.State() != tcpfsm.StateSynSent && c.m.State() != tcpfsm.StateSynReceived {
 		c.ssthresh = max(c.inFlight()/2, 2*c.sndMSS)
 		c.cwnd = c.sndMSS
-		c.inRecovery = false
+		// The rest of the window is presumed lost too: recover it as
+		// NewReno does, each partial ACK resending the next hole at once,
+		// rather than waiting out another (doubled) RTO per hole.
+		c.inRecovery = true
 		c.recover = c.sndNxt
 		c.dupAcks = 0
 	}

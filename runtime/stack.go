@@ -264,7 +264,7 @@ func (s *Stack) Close() error {
 	}
 	s.mu.Unlock()
 	for _, l := range lns {
-		l.Close()
+		l.abort()
 	}
 	for _, c := range conns {
 		c.mu.Lock()

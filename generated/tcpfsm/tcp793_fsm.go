@@ -434,13 +434,13 @@ type TransitionInfo struct {
 }
 
 // _actions holds every row's action sequence back to back; rows slice it.
-var _actions = [...]Action{ActionCreateTcb, ActionCreateTcb, ActionSndSyn, ActionStartRetransmit, ActionSndSyn, ActionStartRetransmit, ActionQueueData, ActionSndSyn, ActionStartRetransmit, ActionQueueData, ActionQueueData, ActionQueueData, ActionQueueData, ActionUpdateWindow, ActionUpdateWindow, ActionUpdateWindow, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalClosing, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionQueueFin, ActionQueueFin, ActionQueueFin, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndResetReply, ActionSndResetReply, ActionSndResetReply, ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit, ActionSndResetReply, ActionSndResetReply, ActionSndResetReply, ActionInitFromSyn, ActionSndAck, ActionSignalEstablished, ActionInitFromSyn, ActionSndSynAck, ActionSndResetReply, ActionSignalRefused, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionReturnToListen, ActionSignalRefused, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionReturnToListen, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionProcessAck, ActionSignalEstablished, ActionSndResetReply, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait, ActionProcessAck, ActionSignalClosed, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionAcceptData, ActionAcceptData, ActionAcceptData, ActionAcceptFin, ActionAcceptFin, ActionAcceptFin, ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait, ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionStartTimeWait, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}
+var _actions = [...]Action{ActionCreateTcb, ActionCreateTcb, ActionSndSyn, ActionStartRetransmit, ActionSndSyn, ActionStartRetransmit, ActionQueueData, ActionSndSyn, ActionStartRetransmit, ActionQueueData, ActionQueueData, ActionQueueData, ActionQueueData, ActionUpdateWindow, ActionUpdateWindow, ActionUpdateWindow, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalClosing, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionQueueFin, ActionQueueFin, ActionQueueFin, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndResetReply, ActionSndResetReply, ActionSndResetReply, ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit, ActionSndResetReply, ActionSndResetReply, ActionInitFromSyn, ActionSndAck, ActionSignalEstablished, ActionInitFromSyn, ActionSndSynAck, ActionSndResetReply, ActionSignalRefused, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionReturnToListen, ActionSignalRefused, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionReturnToListen, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionProcessAck, ActionSignalEstablished, ActionSndResetReply, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait, ActionProcessAck, ActionSignalClosed, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionAcceptData, ActionAcceptData, ActionAcceptData, ActionAcceptFin, ActionAcceptFin, ActionAcceptFin, ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait, ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionStartTimeWait, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}
 
 // TransitionID indexes Transitions.
 type TransitionID uint16
 
 // NumTransitions is the number of rows in Transitions.
-const NumTransitions = 125
+const NumTransitions = 121
 
 // Transitions is the transition table as data, in spec order.
 var Transitions = [NumTransitions]TransitionInfo{{
@@ -716,7 +716,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 }, {
 	Actions:  _actions[86:87:87],
 	Doc:      "§3.10.7.2 second: any ACK in LISTEN is bad; send <SEQ=SEG.ACK><CTL=RST>.",
-	Event:    EventRcvAck,
+	Event:    EventRcvSynAck,
 	From:     StateListen,
 	Guard:    "",
 	Internal: true,
@@ -725,15 +725,6 @@ var Transitions = [NumTransitions]TransitionInfo{{
 }, {
 	Actions:  _actions[87:88:88],
 	Doc:      "§3.10.7.2 second: any ACK in LISTEN is bad; send <SEQ=SEG.ACK><CTL=RST>.",
-	Event:    EventRcvSynAck,
-	From:     StateListen,
-	Guard:    "",
-	Internal: true,
-	Label:    "rcv ACK / snd RST",
-	To:       StateListen,
-}, {
-	Actions:  _actions[88:89:89],
-	Doc:      "§3.10.7.2 second: any ACK in LISTEN is bad; send <SEQ=SEG.ACK><CTL=RST>.",
 	Event:    EventRcvBadAck,
 	From:     StateListen,
 	Guard:    "",
@@ -741,7 +732,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK / snd RST",
 	To:       StateListen,
 }, {
-	Actions:  _actions[89:92:92],
+	Actions:  _actions[88:91:91],
 	Doc:      "§3.10.7.3 fourth: our SYN is acknowledged; RCV.NXT = SEG.SEQ+1; send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.",
 	Event:    EventRcvSynAck,
 	From:     StateSynSent,
@@ -750,7 +741,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN,ACK / snd ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[92:94:94],
+	Actions:  _actions[91:93:93],
 	Doc:      "§3.10.7.3 fourth: simultaneous open; send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.",
 	Event:    EventRcvSyn,
 	From:     StateSynSent,
@@ -759,7 +750,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / snd SYN,ACK",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[94:95:95],
+	Actions:  _actions[93:94:94],
 	Doc:      "§3.10.7.3 first: SEG.ACK =< ISS or > SND.NXT: send <SEQ=SEG.ACK><CTL=RST>, drop.",
 	Event:    EventRcvBadAck,
 	From:     StateSynSent,
@@ -768,7 +759,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd RST",
 	To:       StateSynSent,
 }, {
-	Actions:  _actions[95:100:100],
+	Actions:  _actions[94:99:99],
 	Doc:      "§3.10.7.3 second: RST with an acceptable ACK: \"error: connection reset\" (refused); delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateSynSent,
@@ -777,7 +768,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[100:101:101],
+	Actions:  _actions[99:100:100],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateSynReceived,
@@ -786,7 +777,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[101:102:102],
+	Actions:  _actions[100:101:101],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateEstablished,
@@ -795,7 +786,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[102:103:103],
+	Actions:  _actions[101:102:102],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateFinWait1,
@@ -804,7 +795,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[103:104:104],
+	Actions:  _actions[102:103:103],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateFinWait2,
@@ -813,7 +804,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[104:105:105],
+	Actions:  _actions[103:104:104],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateCloseWait,
@@ -822,7 +813,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[105:106:106],
+	Actions:  _actions[104:105:105],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateClosing,
@@ -831,7 +822,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[106:107:107],
+	Actions:  _actions[105:106:106],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateLastAck,
@@ -840,7 +831,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[107:108:108],
+	Actions:  _actions[106:107:107],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateTimeWait,
@@ -849,7 +840,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[108:109:109],
+	Actions:  _actions[107:108:108],
 	Doc:      "§3.10.7.4 second, Figure 5 note 1: after a passive OPEN return to LISTEN; the user need not be informed.",
 	Event:    EventRcvRst,
 	From:     StateSynReceived,
@@ -858,7 +849,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST (note 1)",
 	To:       StateListen,
 }, {
-	Actions:  _actions[109:114:114],
+	Actions:  _actions[108:113:113],
 	Doc:      "§3.10.7.4 second: after an active OPEN the connection was refused.",
 	Event:    EventRcvRst,
 	From:     StateSynReceived,
@@ -867,7 +858,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST / refused",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[114:119:119],
+	Actions:  _actions[113:118:118],
 	Doc:      "§3.10.7.4 second, Figure 5 note 3: flush queues, signal \"connection reset\", delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateEstablished,
@@ -876,7 +867,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[119:124:124],
+	Actions:  _actions[118:123:123],
 	Doc:      "§3.10.7.4 second, Figure 5 note 3: flush queues, signal \"connection reset\", delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateFinWait1,
@@ -885,7 +876,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[124:129:129],
+	Actions:  _actions[123:128:128],
 	Doc:      "§3.10.7.4 second, Figure 5 note 3: flush queues, signal \"connection reset\", delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateFinWait2,
@@ -894,7 +885,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[129:134:134],
+	Actions:  _actions[128:133:133],
 	Doc:      "§3.10.7.4 second, Figure 5 note 3: flush queues, signal \"connection reset\", delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateCloseWait,
@@ -903,7 +894,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[134:138:138],
+	Actions:  _actions[133:137:137],
 	Doc:      "§3.10.7.4 second: enter CLOSED and delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateClosing,
@@ -912,7 +903,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[138:142:142],
+	Actions:  _actions[137:141:141],
 	Doc:      "§3.10.7.4 second: enter CLOSED and delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateLastAck,
@@ -921,7 +912,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[142:146:146],
+	Actions:  _actions[141:145:145],
 	Doc:      "§3.10.7.4 second: enter CLOSED and delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateTimeWait,
@@ -930,7 +921,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[146:147:147],
+	Actions:  _actions[145:146:146],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateSynReceived,
@@ -939,7 +930,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[147:148:148],
+	Actions:  _actions[146:147:147],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateEstablished,
@@ -948,7 +939,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[148:149:149],
+	Actions:  _actions[147:148:148],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateFinWait1,
@@ -957,7 +948,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[149:150:150],
+	Actions:  _actions[148:149:149],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateFinWait2,
@@ -966,7 +957,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[150:151:151],
+	Actions:  _actions[149:150:150],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateCloseWait,
@@ -975,7 +966,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[151:152:152],
+	Actions:  _actions[150:151:151],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateClosing,
@@ -984,7 +975,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[152:153:153],
+	Actions:  _actions[151:152:152],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateLastAck,
@@ -993,7 +984,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[153:154:154],
+	Actions:  _actions[152:153:153],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateTimeWait,
@@ -1002,7 +993,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[154:155:155],
+	Actions:  _actions[153:154:154],
 	Doc:      "§3.10.7.4 fourth: SYN in SYN-RECEIVED after a passive OPEN returns to LISTEN.",
 	Event:    EventRcvSyn,
 	From:     StateSynReceived,
@@ -1011,7 +1002,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN",
 	To:       StateListen,
 }, {
-	Actions:  _actions[155:156:156],
+	Actions:  _actions[154:155:155],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateSynReceived,
@@ -1020,7 +1011,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[156:157:157],
+	Actions:  _actions[155:156:156],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateEstablished,
@@ -1029,7 +1020,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[157:158:158],
+	Actions:  _actions[156:157:157],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateFinWait1,
@@ -1038,7 +1029,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[158:159:159],
+	Actions:  _actions[157:158:158],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateFinWait2,
@@ -1047,7 +1038,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[159:160:160],
+	Actions:  _actions[158:159:159],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateCloseWait,
@@ -1056,7 +1047,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[160:161:161],
+	Actions:  _actions[159:160:160],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateClosing,
@@ -1065,7 +1056,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[161:162:162],
+	Actions:  _actions[160:161:161],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateLastAck,
@@ -1074,7 +1065,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[162:163:163],
+	Actions:  _actions[161:162:162],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateTimeWait,
@@ -1083,7 +1074,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[163:165:165],
+	Actions:  _actions[162:164:164],
 	Doc:      "§3.10.7.4 fifth: SND.UNA < SEG.ACK =< SND.NXT: enter ESTABLISHED, set SND.WND, WL1, WL2.",
 	Event:    EventRcvAckOfSyn,
 	From:     StateSynReceived,
@@ -1092,7 +1083,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK of SYN",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[165:166:166],
+	Actions:  _actions[164:165:165],
 	Doc:      "§3.10.7.4 fifth: unacceptable ACK in SYN-RECEIVED: send <SEQ=SEG.ACK><CTL=RST>.",
 	Event:    EventRcvBadAck,
 	From:     StateSynReceived,
@@ -1101,7 +1092,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd RST",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[166:167:167],
+	Actions:  _actions[165:166:166],
 	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
 	Event:    EventRcvBadAck,
 	From:     StateEstablished,
@@ -1109,26 +1100,26 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Internal: true,
 	Label:    "rcv bad ACK / snd ACK",
 	To:       StateEstablished,
+}, {
+	Actions:  _actions[166:167:167],
+	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
+	Event:    EventRcvBadAck,
+	From:     StateFinWait1,
+	Guard:    "",
+	Internal: true,
+	Label:    "rcv bad ACK / snd ACK",
+	To:       StateFinWait1,
 }, {
 	Actions:  _actions[167:168:168],
 	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
 	Event:    EventRcvBadAck,
-	From:     StateFinWait1,
-	Guard:    "",
-	Internal: true,
-	Label:    "rcv bad ACK / snd ACK",
-	To:       StateFinWait1,
-}, {
-	Actions:  _actions[168:169:169],
-	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
-	Event:    EventRcvBadAck,
 	From:     StateFinWait2,
 	Guard:    "",
 	Internal: true,
 	Label:    "rcv bad ACK / snd ACK",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[169:170:170],
+	Actions:  _actions[168:169:169],
 	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
 	Event:    EventRcvBadAck,
 	From:     StateCloseWait,
@@ -1137,7 +1128,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[170:171:171],
+	Actions:  _actions[169:170:170],
 	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
 	Event:    EventRcvBadAck,
 	From:     StateClosing,
@@ -1146,7 +1137,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[171:172:172],
+	Actions:  _actions[170:171:171],
 	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
 	Event:    EventRcvBadAck,
 	From:     StateLastAck,
@@ -1155,7 +1146,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd ACK",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[172:173:173],
+	Actions:  _actions[171:172:172],
 	Doc:      "§3.10.7.4 fifth: advance SND.UNA, drop acknowledged data, update the send window (RFC 5681/6582 congestion control).",
 	Event:    EventRcvAck,
 	From:     StateEstablished,
@@ -1164,7 +1155,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[173:174:174],
+	Actions:  _actions[172:173:173],
 	Doc:      "§3.10.7.4 fifth: advance SND.UNA, drop acknowledged data, update the send window (RFC 5681/6582 congestion control).",
 	Event:    EventRcvAck,
 	From:     StateFinWait1,
@@ -1173,7 +1164,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[174:175:175],
+	Actions:  _actions[173:174:174],
 	Doc:      "§3.10.7.4 fifth: advance SND.UNA, drop acknowledged data, update the send window (RFC 5681/6582 congestion control).",
 	Event:    EventRcvAck,
 	From:     StateFinWait2,
@@ -1182,7 +1173,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[175:176:176],
+	Actions:  _actions[174:175:175],
 	Doc:      "§3.10.7.4 fifth: advance SND.UNA, drop acknowledged data, update the send window (RFC 5681/6582 congestion control).",
 	Event:    EventRcvAck,
 	From:     StateCloseWait,
@@ -1191,7 +1182,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[176:177:177],
+	Actions:  _actions[175:176:176],
 	Doc:      "§3.10.7.4 fifth: advance SND.UNA, drop acknowledged data, update the send window (RFC 5681/6582 congestion control).",
 	Event:    EventRcvAck,
 	From:     StateClosing,
@@ -1200,7 +1191,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[177:178:178],
+	Actions:  _actions[176:177:177],
 	Doc:      "§3.10.7.4 fifth: advance SND.UNA, drop acknowledged data, update the send window (RFC 5681/6582 congestion control).",
 	Event:    EventRcvAck,
 	From:     StateLastAck,
@@ -1209,7 +1200,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[178:179:179],
+	Actions:  _actions[177:178:178],
 	Doc:      "§3.10.7.4 fifth, FIN-WAIT-1: our FIN is acknowledged.",
 	Event:    EventRcvAckOfFin,
 	From:     StateFinWait1,
@@ -1218,7 +1209,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK of FIN",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[179:183:183],
+	Actions:  _actions[178:182:182],
 	Doc:      "§3.10.7.4 fifth, CLOSING: our FIN is acknowledged; enter TIME-WAIT.",
 	Event:    EventRcvAckOfFin,
 	From:     StateClosing,
@@ -1227,7 +1218,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK of FIN",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[183:189:189],
+	Actions:  _actions[182:188:188],
 	Doc:      "§3.10.7.4 fifth, LAST-ACK: our FIN is acknowledged; delete the TCB.",
 	Event:    EventRcvAckOfFin,
 	From:     StateLastAck,
@@ -1236,7 +1227,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK of FIN",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[189:190:190],
+	Actions:  _actions[188:189:189],
 	Doc:      "§3.10.7.4 seventh: deliver text, advance RCV.NXT, acknowledge (delayed ACK per RFC 1122 §4.2.3.2).",
 	Event:    EventRcvData,
 	From:     StateEstablished,
@@ -1245,7 +1236,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv data / ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[190:191:191],
+	Actions:  _actions[189:190:190],
 	Doc:      "§3.10.7.4 seventh: deliver text, advance RCV.NXT, acknowledge (delayed ACK per RFC 1122 §4.2.3.2).",
 	Event:    EventRcvData,
 	From:     StateFinWait1,
@@ -1254,7 +1245,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv data / ACK",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[191:192:192],
+	Actions:  _actions[190:191:191],
 	Doc:      "§3.10.7.4 seventh: deliver text, advance RCV.NXT, acknowledge (delayed ACK per RFC 1122 §4.2.3.2).",
 	Event:    EventRcvData,
 	From:     StateFinWait2,
@@ -1263,7 +1254,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv data / ACK",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[192:193:193],
+	Actions:  _actions[191:192:192],
 	Doc:      "§3.10.7.4 eighth: advance RCV.NXT over the FIN, acknowledge it, signal \"connection closing\".",
 	Event:    EventRcvFin,
 	From:     StateSynReceived,
@@ -1272,7 +1263,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[193:194:194],
+	Actions:  _actions[192:193:193],
 	Doc:      "§3.10.7.4 eighth: advance RCV.NXT over the FIN, acknowledge it, signal \"connection closing\".",
 	Event:    EventRcvFin,
 	From:     StateEstablished,
@@ -1281,7 +1272,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[194:195:195],
+	Actions:  _actions[193:194:194],
 	Doc:      "§3.10.7.4 eighth, FIN-WAIT-1: our FIN not yet acknowledged: simultaneous close.",
 	Event:    EventRcvFin,
 	From:     StateFinWait1,
@@ -1290,7 +1281,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[195:199:199],
+	Actions:  _actions[194:198:198],
 	Doc:      "§3.10.7.4 eighth, Figure 5 note 2: the FIN also acknowledges our FIN: enter TIME-WAIT.",
 	Event:    EventRcvFin,
 	From:     StateFinWait1,
@@ -1299,7 +1290,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN,ACK of FIN / snd ACK (note 2)",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[199:203:203],
+	Actions:  _actions[198:202:202],
 	Doc:      "§3.10.7.4 eighth, FIN-WAIT-2: enter TIME-WAIT.",
 	Event:    EventRcvFin,
 	From:     StateFinWait2,
@@ -1308,7 +1299,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[203:204:204],
+	Actions:  _actions[202:203:203],
 	Doc:      "§3.10.7.4 eighth: a retransmitted FIN; remain and acknowledge it.",
 	Event:    EventRcvFin,
 	From:     StateCloseWait,
@@ -1317,7 +1308,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[204:205:205],
+	Actions:  _actions[203:204:204],
 	Doc:      "§3.10.7.4 eighth: a retransmitted FIN; remain and acknowledge it.",
 	Event:    EventRcvFin,
 	From:     StateClosing,
@@ -1326,7 +1317,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[205:206:206],
+	Actions:  _actions[204:205:205],
 	Doc:      "§3.10.7.4 eighth: a retransmitted FIN; remain and acknowledge it.",
 	Event:    EventRcvFin,
 	From:     StateLastAck,
@@ -1335,7 +1326,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[206:208:208],
+	Actions:  _actions[205:207:207],
 	Doc:      "§3.10.7.4 eighth, TIME-WAIT: acknowledge the retransmitted FIN and restart the 2 MSL timeout.",
 	Event:    EventRcvFin,
 	From:     StateTimeWait,
@@ -1344,7 +1335,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK, restart 2MSL",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[208:210:210],
+	Actions:  _actions[207:209:209],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateSynSent,
@@ -1353,7 +1344,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateSynSent,
 }, {
-	Actions:  _actions[210:212:212],
+	Actions:  _actions[209:211:211],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateSynReceived,
@@ -1362,7 +1353,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[212:214:214],
+	Actions:  _actions[211:213:213],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateEstablished,
@@ -1371,7 +1362,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[214:216:216],
+	Actions:  _actions[213:215:215],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateFinWait1,
@@ -1380,7 +1371,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[216:218:218],
+	Actions:  _actions[215:217:217],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateCloseWait,
@@ -1389,7 +1380,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[218:220:220],
+	Actions:  _actions[217:219:219],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateClosing,
@@ -1398,7 +1389,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[220:222:222],
+	Actions:  _actions[219:221:221],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateLastAck,
@@ -1407,7 +1398,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[222:227:227],
+	Actions:  _actions[221:226:226],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateSynSent,
@@ -1416,7 +1407,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[227:232:232],
+	Actions:  _actions[226:231:231],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateSynReceived,
@@ -1425,7 +1416,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[232:237:237],
+	Actions:  _actions[231:236:236],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateEstablished,
@@ -1434,7 +1425,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[237:242:242],
+	Actions:  _actions[236:241:241],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateFinWait1,
@@ -1443,7 +1434,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[242:247:247],
+	Actions:  _actions[241:246:246],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateCloseWait,
@@ -1452,7 +1443,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[247:252:252],
+	Actions:  _actions[246:251:251],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateClosing,
@@ -1461,7 +1452,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[252:257:257],
+	Actions:  _actions[251:256:256],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateLastAck,
@@ -1470,17 +1461,8 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[257:262:262],
-	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB.",
-	Event:    EventUserTimeout,
-	From:     StateListen,
-	Guard:    "",
-	Internal: false,
-	Label:    "user timeout",
-	To:       StateClosed,
-}, {
-	Actions:  _actions[262:267:267],
-	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB.",
+	Actions:  _actions[256:261:261],
+	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateSynSent,
 	Guard:    "",
@@ -1488,8 +1470,8 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[267:272:272],
-	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB.",
+	Actions:  _actions[261:266:266],
+	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateSynReceived,
 	Guard:    "",
@@ -1497,8 +1479,8 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[272:277:277],
-	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB.",
+	Actions:  _actions[266:271:271],
+	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateEstablished,
 	Guard:    "",
@@ -1506,8 +1488,8 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[277:282:282],
-	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB.",
+	Actions:  _actions[271:276:276],
+	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateFinWait1,
 	Guard:    "",
@@ -1515,17 +1497,8 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[282:287:287],
-	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB.",
-	Event:    EventUserTimeout,
-	From:     StateFinWait2,
-	Guard:    "",
-	Internal: false,
-	Label:    "user timeout",
-	To:       StateClosed,
-}, {
-	Actions:  _actions[287:292:292],
-	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB.",
+	Actions:  _actions[276:281:281],
+	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateCloseWait,
 	Guard:    "",
@@ -1533,8 +1506,8 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[292:297:297],
-	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB.",
+	Actions:  _actions[281:286:286],
+	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateClosing,
 	Guard:    "",
@@ -1542,8 +1515,8 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[297:302:302],
-	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB.",
+	Actions:  _actions[286:291:291],
+	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateLastAck,
 	Guard:    "",
@@ -1551,16 +1524,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[302:307:307],
-	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB.",
-	Event:    EventUserTimeout,
-	From:     StateTimeWait,
-	Guard:    "",
-	Internal: false,
-	Label:    "user timeout",
-	To:       StateClosed,
-}, {
-	Actions:  _actions[307:311:311],
+	Actions:  _actions[291:295:295],
 	Doc:      "§3.10.8: the time-wait timeout deletes the TCB.",
 	Event:    EventTimeWaitTimeout,
 	From:     StateTimeWait,
@@ -1628,14 +1592,10 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventRcvSyn:
 			return StateSynReceived, _actions[83:86:86], 29, Taken
 		case EventRcvSynAck:
-			return StateListen, _actions[87:88:88], 31, Taken
-		case EventRcvBadAck:
-			return StateListen, _actions[88:89:89], 32, Taken
-		case EventRcvAck:
 			return StateListen, _actions[86:87:87], 30, Taken
-		case EventUserTimeout:
-			return StateClosed, _actions[257:262:262], 114, Taken
-		case EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventTimeWaitTimeout:
+		case EventRcvBadAck:
+			return StateListen, _actions[87:88:88], 31, Taken
+		case EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout:
 			return s, nil, 0, Ignored
 		}
 	case StateSynSent:
@@ -1647,23 +1607,23 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventAbort:
 			return StateClosed, _actions[33:38:38], 17, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[95:100:100], 36, Taken
+			return StateClosed, _actions[94:99:99], 35, Taken
 		case EventRcvSyn:
-			return StateSynReceived, _actions[92:94:94], 34, Taken
+			return StateSynReceived, _actions[91:93:93], 33, Taken
 		case EventRcvSynAck:
-			return StateEstablished, _actions[89:92:92], 33, Taken
+			return StateEstablished, _actions[88:91:91], 32, Taken
 		case EventRcvBadAck:
-			return StateSynSent, _actions[94:95:95], 35, Taken
+			return StateSynSent, _actions[93:94:94], 34, Taken
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateSynSent, _actions[208:210:210], 100, Taken
+				return StateSynSent, _actions[207:209:209], 99, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[222:227:227], 107, Taken
+				return StateClosed, _actions[221:226:226], 106, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[262:267:267], 115, Taken
+			return StateClosed, _actions[256:261:261], 113, Taken
 		case EventRcvUnacceptable, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventTimeWaitTimeout:
 			return s, nil, 0, Ignored
 		}
@@ -1676,41 +1636,41 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventAbort:
 			return StateClosed, _actions[38:44:44], 18, Taken
 		case EventRcvUnacceptable:
-			return StateSynReceived, _actions[100:101:101], 37, Taken
+			return StateSynReceived, _actions[99:100:100], 36, Taken
 		case EventRcvRst:
 			if g.Has(GuardPassive) {
-				return StateListen, _actions[108:109:109], 45, Taken
+				return StateListen, _actions[107:108:108], 44, Taken
 			}
 			if !g.Has(GuardPassive) {
-				return StateClosed, _actions[109:114:114], 46, Taken
+				return StateClosed, _actions[108:113:113], 45, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventRcvRstInWindow:
-			return StateSynReceived, _actions[146:147:147], 54, Taken
+			return StateSynReceived, _actions[145:146:146], 53, Taken
 		case EventRcvSyn:
 			if g.Has(GuardPassive) {
-				return StateListen, _actions[154:155:155], 62, Taken
+				return StateListen, _actions[153:154:154], 61, Taken
 			}
 			if !g.Has(GuardPassive) {
-				return StateSynReceived, _actions[155:156:156], 63, Taken
+				return StateSynReceived, _actions[154:155:155], 62, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventRcvBadAck:
-			return StateSynReceived, _actions[165:166:166], 72, Taken
+			return StateSynReceived, _actions[164:165:165], 71, Taken
 		case EventRcvAckOfSyn:
-			return StateEstablished, _actions[163:165:165], 71, Taken
+			return StateEstablished, _actions[162:164:164], 70, Taken
 		case EventRcvFin:
-			return StateCloseWait, _actions[192:193:193], 91, Taken
+			return StateCloseWait, _actions[191:192:192], 90, Taken
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateSynReceived, _actions[210:212:212], 101, Taken
+				return StateSynReceived, _actions[209:211:211], 100, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[227:232:232], 108, Taken
+				return StateClosed, _actions[226:231:231], 107, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[267:272:272], 116, Taken
+			return StateClosed, _actions[261:266:266], 114, Taken
 		case EventRcvSynAck, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout:
 			return s, nil, 0, Ignored
 		}
@@ -1725,31 +1685,31 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventAbort:
 			return StateClosed, _actions[44:50:50], 19, Taken
 		case EventRcvUnacceptable:
-			return StateEstablished, _actions[101:102:102], 38, Taken
+			return StateEstablished, _actions[100:101:101], 37, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[114:119:119], 47, Taken
+			return StateClosed, _actions[113:118:118], 46, Taken
 		case EventRcvRstInWindow:
-			return StateEstablished, _actions[147:148:148], 55, Taken
+			return StateEstablished, _actions[146:147:147], 54, Taken
 		case EventRcvSyn:
-			return StateEstablished, _actions[156:157:157], 64, Taken
+			return StateEstablished, _actions[155:156:156], 63, Taken
 		case EventRcvBadAck:
-			return StateEstablished, _actions[166:167:167], 73, Taken
+			return StateEstablished, _actions[165:166:166], 72, Taken
 		case EventRcvAck:
-			return StateEstablished, _actions[172:173:173], 79, Taken
+			return StateEstablished, _actions[171:172:172], 78, Taken
 		case EventRcvData:
-			return StateEstablished, _actions[189:190:190], 88, Taken
+			return StateEstablished, _actions[188:189:189], 87, Taken
 		case EventRcvFin:
-			return StateCloseWait, _actions[193:194:194], 92, Taken
+			return StateCloseWait, _actions[192:193:193], 91, Taken
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateEstablished, _actions[212:214:214], 102, Taken
+				return StateEstablished, _actions[211:213:213], 101, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[232:237:237], 109, Taken
+				return StateClosed, _actions[231:236:236], 108, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[272:277:277], 117, Taken
+			return StateClosed, _actions[266:271:271], 115, Taken
 		case EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventTimeWaitTimeout:
 			return s, nil, 0, Ignored
 		}
@@ -1760,39 +1720,39 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventAbort:
 			return StateClosed, _actions[50:56:56], 20, Taken
 		case EventRcvUnacceptable:
-			return StateFinWait1, _actions[102:103:103], 39, Taken
+			return StateFinWait1, _actions[101:102:102], 38, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[119:124:124], 48, Taken
+			return StateClosed, _actions[118:123:123], 47, Taken
 		case EventRcvRstInWindow:
-			return StateFinWait1, _actions[148:149:149], 56, Taken
+			return StateFinWait1, _actions[147:148:148], 55, Taken
 		case EventRcvSyn:
-			return StateFinWait1, _actions[157:158:158], 65, Taken
+			return StateFinWait1, _actions[156:157:157], 64, Taken
 		case EventRcvBadAck:
-			return StateFinWait1, _actions[167:168:168], 74, Taken
+			return StateFinWait1, _actions[166:167:167], 73, Taken
 		case EventRcvAck:
-			return StateFinWait1, _actions[173:174:174], 80, Taken
+			return StateFinWait1, _actions[172:173:173], 79, Taken
 		case EventRcvAckOfFin:
-			return StateFinWait2, _actions[178:179:179], 85, Taken
+			return StateFinWait2, _actions[177:178:178], 84, Taken
 		case EventRcvData:
-			return StateFinWait1, _actions[190:191:191], 89, Taken
+			return StateFinWait1, _actions[189:190:190], 88, Taken
 		case EventRcvFin:
 			if !g.Has(GuardFinAcked) {
-				return StateClosing, _actions[194:195:195], 93, Taken
+				return StateClosing, _actions[193:194:194], 92, Taken
 			}
 			if g.Has(GuardFinAcked) {
-				return StateTimeWait, _actions[195:199:199], 94, Taken
+				return StateTimeWait, _actions[194:198:198], 93, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateFinWait1, _actions[214:216:216], 103, Taken
+				return StateFinWait1, _actions[213:215:215], 102, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[237:242:242], 110, Taken
+				return StateClosed, _actions[236:241:241], 109, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[277:282:282], 118, Taken
+			return StateClosed, _actions[271:276:276], 116, Taken
 		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventTimeWaitTimeout:
 			return s, nil, 0, Ignored
 		}
@@ -1803,24 +1763,22 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventAbort:
 			return StateClosed, _actions[56:62:62], 21, Taken
 		case EventRcvUnacceptable:
-			return StateFinWait2, _actions[103:104:104], 40, Taken
+			return StateFinWait2, _actions[102:103:103], 39, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[124:129:129], 49, Taken
+			return StateClosed, _actions[123:128:128], 48, Taken
 		case EventRcvRstInWindow:
-			return StateFinWait2, _actions[149:150:150], 57, Taken
+			return StateFinWait2, _actions[148:149:149], 56, Taken
 		case EventRcvSyn:
-			return StateFinWait2, _actions[158:159:159], 66, Taken
+			return StateFinWait2, _actions[157:158:158], 65, Taken
 		case EventRcvBadAck:
-			return StateFinWait2, _actions[168:169:169], 75, Taken
+			return StateFinWait2, _actions[167:168:168], 74, Taken
 		case EventRcvAck:
-			return StateFinWait2, _actions[174:175:175], 81, Taken
+			return StateFinWait2, _actions[173:174:174], 80, Taken
 		case EventRcvData:
-			return StateFinWait2, _actions[191:192:192], 90, Taken
+			return StateFinWait2, _actions[190:191:191], 89, Taken
 		case EventRcvFin:
-			return StateTimeWait, _actions[199:203:203], 95, Taken
-		case EventUserTimeout:
-			return StateClosed, _actions[282:287:287], 119, Taken
-		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRtoTimeout, EventTimeWaitTimeout:
+			return StateTimeWait, _actions[198:202:202], 94, Taken
+		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout:
 			return s, nil, 0, Ignored
 		}
 	case StateCloseWait:
@@ -1832,29 +1790,29 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventAbort:
 			return StateClosed, _actions[62:68:68], 22, Taken
 		case EventRcvUnacceptable:
-			return StateCloseWait, _actions[104:105:105], 41, Taken
+			return StateCloseWait, _actions[103:104:104], 40, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[129:134:134], 50, Taken
+			return StateClosed, _actions[128:133:133], 49, Taken
 		case EventRcvRstInWindow:
-			return StateCloseWait, _actions[150:151:151], 58, Taken
+			return StateCloseWait, _actions[149:150:150], 57, Taken
 		case EventRcvSyn:
-			return StateCloseWait, _actions[159:160:160], 67, Taken
+			return StateCloseWait, _actions[158:159:159], 66, Taken
 		case EventRcvBadAck:
-			return StateCloseWait, _actions[169:170:170], 76, Taken
+			return StateCloseWait, _actions[168:169:169], 75, Taken
 		case EventRcvAck:
-			return StateCloseWait, _actions[175:176:176], 82, Taken
+			return StateCloseWait, _actions[174:175:175], 81, Taken
 		case EventRcvFin:
-			return StateCloseWait, _actions[203:204:204], 96, Taken
+			return StateCloseWait, _actions[202:203:203], 95, Taken
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateCloseWait, _actions[216:218:218], 104, Taken
+				return StateCloseWait, _actions[215:217:217], 103, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[242:247:247], 111, Taken
+				return StateClosed, _actions[241:246:246], 110, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[287:292:292], 120, Taken
+			return StateClosed, _actions[276:281:281], 117, Taken
 		case EventReceive, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout:
 			return s, nil, 0, Ignored
 		}
@@ -1863,31 +1821,31 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventAbort:
 			return StateClosed, _actions[68:72:72], 23, Taken
 		case EventRcvUnacceptable:
-			return StateClosing, _actions[105:106:106], 42, Taken
+			return StateClosing, _actions[104:105:105], 41, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[134:138:138], 51, Taken
+			return StateClosed, _actions[133:137:137], 50, Taken
 		case EventRcvRstInWindow:
-			return StateClosing, _actions[151:152:152], 59, Taken
+			return StateClosing, _actions[150:151:151], 58, Taken
 		case EventRcvSyn:
-			return StateClosing, _actions[160:161:161], 68, Taken
+			return StateClosing, _actions[159:160:160], 67, Taken
 		case EventRcvBadAck:
-			return StateClosing, _actions[170:171:171], 77, Taken
+			return StateClosing, _actions[169:170:170], 76, Taken
 		case EventRcvAck:
-			return StateClosing, _actions[176:177:177], 83, Taken
+			return StateClosing, _actions[175:176:176], 82, Taken
 		case EventRcvAckOfFin:
-			return StateTimeWait, _actions[179:183:183], 86, Taken
+			return StateTimeWait, _actions[178:182:182], 85, Taken
 		case EventRcvFin:
-			return StateClosing, _actions[204:205:205], 97, Taken
+			return StateClosing, _actions[203:204:204], 96, Taken
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateClosing, _actions[218:220:220], 105, Taken
+				return StateClosing, _actions[217:219:219], 104, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[247:252:252], 112, Taken
+				return StateClosed, _actions[246:251:251], 111, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[292:297:297], 121, Taken
+			return StateClosed, _actions[281:286:286], 118, Taken
 		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout:
 			return s, nil, 0, Ignored
 		}
@@ -1896,31 +1854,31 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventAbort:
 			return StateClosed, _actions[72:76:76], 24, Taken
 		case EventRcvUnacceptable:
-			return StateLastAck, _actions[106:107:107], 43, Taken
+			return StateLastAck, _actions[105:106:106], 42, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[138:142:142], 52, Taken
+			return StateClosed, _actions[137:141:141], 51, Taken
 		case EventRcvRstInWindow:
-			return StateLastAck, _actions[152:153:153], 60, Taken
+			return StateLastAck, _actions[151:152:152], 59, Taken
 		case EventRcvSyn:
-			return StateLastAck, _actions[161:162:162], 69, Taken
+			return StateLastAck, _actions[160:161:161], 68, Taken
 		case EventRcvBadAck:
-			return StateLastAck, _actions[171:172:172], 78, Taken
+			return StateLastAck, _actions[170:171:171], 77, Taken
 		case EventRcvAck:
-			return StateLastAck, _actions[177:178:178], 84, Taken
+			return StateLastAck, _actions[176:177:177], 83, Taken
 		case EventRcvAckOfFin:
-			return StateClosed, _actions[183:189:189], 87, Taken
+			return StateClosed, _actions[182:188:188], 86, Taken
 		case EventRcvFin:
-			return StateLastAck, _actions[205:206:206], 98, Taken
+			return StateLastAck, _actions[204:205:205], 97, Taken
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateLastAck, _actions[220:222:222], 106, Taken
+				return StateLastAck, _actions[219:221:221], 105, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[252:257:257], 113, Taken
+				return StateClosed, _actions[251:256:256], 112, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[297:302:302], 122, Taken
+			return StateClosed, _actions[286:291:291], 119, Taken
 		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout:
 			return s, nil, 0, Ignored
 		}
@@ -1929,20 +1887,18 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventAbort:
 			return StateClosed, _actions[76:80:80], 25, Taken
 		case EventRcvUnacceptable:
-			return StateTimeWait, _actions[107:108:108], 44, Taken
+			return StateTimeWait, _actions[106:107:107], 43, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[142:146:146], 53, Taken
+			return StateClosed, _actions[141:145:145], 52, Taken
 		case EventRcvRstInWindow:
-			return StateTimeWait, _actions[153:154:154], 61, Taken
+			return StateTimeWait, _actions[152:153:153], 60, Taken
 		case EventRcvSyn:
-			return StateTimeWait, _actions[162:163:163], 70, Taken
+			return StateTimeWait, _actions[161:162:162], 69, Taken
 		case EventRcvFin:
-			return StateTimeWait, _actions[206:208:208], 99, Taken
-		case EventUserTimeout:
-			return StateClosed, _actions[302:307:307], 123, Taken
+			return StateTimeWait, _actions[205:207:207], 98, Taken
 		case EventTimeWaitTimeout:
-			return StateClosed, _actions[307:311:311], 124, Taken
-		case EventReceive, EventClose, EventRcvSynAck, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRtoTimeout:
+			return StateClosed, _actions[291:295:295], 120, Taken
+		case EventReceive, EventClose, EventRcvSynAck, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRtoTimeout, EventUserTimeout:
 			return s, nil, 0, Ignored
 		}
 	}
@@ -2262,7 +2218,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndResetReply, err)
 			}
 			if m.observer != nil {
-				m.observer(StateListen, e, StateListen, 31)
+				m.observer(StateListen, e, StateListen, 30)
 			}
 			return nil
 		case EventRcvBadAck:
@@ -2270,33 +2226,10 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndResetReply, err)
 			}
 			if m.observer != nil {
-				m.observer(StateListen, e, StateListen, 32)
+				m.observer(StateListen, e, StateListen, 31)
 			}
 			return nil
-		case EventRcvAck:
-			if err := h.SndResetReply(); err != nil {
-				return m.fail(e, ActionSndResetReply, err)
-			}
-			if m.observer != nil {
-				m.observer(StateListen, e, StateListen, 30)
-			}
-			return nil
-		case EventUserTimeout:
-			if err := h.SignalTimeout(); err != nil {
-				return m.fail(e, ActionSignalTimeout, err)
-			}
-			m.state = StateClosed
-			h.StopTimer(TimerRetransmit)
-			h.StopTimer(TimerUserTimeout)
-			h.StopTimer(TimerTimeWait)
-			if err := h.DeleteTcb(); err != nil {
-				return m.fail(e, ActionDeleteTcb, err)
-			}
-			if m.observer != nil {
-				m.observer(StateListen, e, StateClosed, 114)
-			}
-			return nil
-		case EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventTimeWaitTimeout:
+		case EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout:
 			return nil
 		}
 	case StateSynSent:
@@ -2351,7 +2284,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateSynSent, e, StateClosed, 36)
+				m.observer(StateSynSent, e, StateClosed, 35)
 			}
 			return nil
 		case EventRcvSyn:
@@ -2363,7 +2296,7 @@ func (m *Machine) dispatch(e Event) error {
 			}
 			m.state = StateSynReceived
 			if m.observer != nil {
-				m.observer(StateSynSent, e, StateSynReceived, 34)
+				m.observer(StateSynSent, e, StateSynReceived, 33)
 			}
 			return nil
 		case EventRcvSynAck:
@@ -2378,7 +2311,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSignalEstablished, err)
 			}
 			if m.observer != nil {
-				m.observer(StateSynSent, e, StateEstablished, 33)
+				m.observer(StateSynSent, e, StateEstablished, 32)
 			}
 			return nil
 		case EventRcvBadAck:
@@ -2386,7 +2319,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndResetReply, err)
 			}
 			if m.observer != nil {
-				m.observer(StateSynSent, e, StateSynSent, 35)
+				m.observer(StateSynSent, e, StateSynSent, 34)
 			}
 			return nil
 		case EventRtoTimeout:
@@ -2396,7 +2329,7 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				h.StartTimer(TimerRetransmit, h.Rto())
 				if m.observer != nil {
-					m.observer(StateSynSent, e, StateSynSent, 100)
+					m.observer(StateSynSent, e, StateSynSent, 99)
 				}
 				return nil
 			}
@@ -2412,7 +2345,7 @@ func (m *Machine) dispatch(e Event) error {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
 				if m.observer != nil {
-					m.observer(StateSynSent, e, StateClosed, 107)
+					m.observer(StateSynSent, e, StateClosed, 106)
 				}
 				return nil
 			}
@@ -2429,7 +2362,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateSynSent, e, StateClosed, 115)
+				m.observer(StateSynSent, e, StateClosed, 113)
 			}
 			return nil
 		case EventRcvUnacceptable, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventTimeWaitTimeout:
@@ -2477,7 +2410,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateSynReceived, e, StateSynReceived, 37)
+				m.observer(StateSynReceived, e, StateSynReceived, 36)
 			}
 			return nil
 		case EventRcvRst:
@@ -2487,7 +2420,7 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				m.state = StateListen
 				if m.observer != nil {
-					m.observer(StateSynReceived, e, StateListen, 45)
+					m.observer(StateSynReceived, e, StateListen, 44)
 				}
 				return nil
 			}
@@ -2503,7 +2436,7 @@ func (m *Machine) dispatch(e Event) error {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
 				if m.observer != nil {
-					m.observer(StateSynReceived, e, StateClosed, 46)
+					m.observer(StateSynReceived, e, StateClosed, 45)
 				}
 				return nil
 			}
@@ -2513,7 +2446,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateSynReceived, e, StateSynReceived, 54)
+				m.observer(StateSynReceived, e, StateSynReceived, 53)
 			}
 			return nil
 		case EventRcvSyn:
@@ -2523,7 +2456,7 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				m.state = StateListen
 				if m.observer != nil {
-					m.observer(StateSynReceived, e, StateListen, 62)
+					m.observer(StateSynReceived, e, StateListen, 61)
 				}
 				return nil
 			}
@@ -2532,7 +2465,7 @@ func (m *Machine) dispatch(e Event) error {
 					return m.fail(e, ActionSndChallengeAck, err)
 				}
 				if m.observer != nil {
-					m.observer(StateSynReceived, e, StateSynReceived, 63)
+					m.observer(StateSynReceived, e, StateSynReceived, 62)
 				}
 				return nil
 			}
@@ -2542,7 +2475,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndResetReply, err)
 			}
 			if m.observer != nil {
-				m.observer(StateSynReceived, e, StateSynReceived, 72)
+				m.observer(StateSynReceived, e, StateSynReceived, 71)
 			}
 			return nil
 		case EventRcvAckOfSyn:
@@ -2554,7 +2487,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSignalEstablished, err)
 			}
 			if m.observer != nil {
-				m.observer(StateSynReceived, e, StateEstablished, 71)
+				m.observer(StateSynReceived, e, StateEstablished, 70)
 			}
 			return nil
 		case EventRcvFin:
@@ -2563,7 +2496,7 @@ func (m *Machine) dispatch(e Event) error {
 			}
 			m.state = StateCloseWait
 			if m.observer != nil {
-				m.observer(StateSynReceived, e, StateCloseWait, 91)
+				m.observer(StateSynReceived, e, StateCloseWait, 90)
 			}
 			return nil
 		case EventRtoTimeout:
@@ -2573,7 +2506,7 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				h.StartTimer(TimerRetransmit, h.Rto())
 				if m.observer != nil {
-					m.observer(StateSynReceived, e, StateSynReceived, 101)
+					m.observer(StateSynReceived, e, StateSynReceived, 100)
 				}
 				return nil
 			}
@@ -2589,7 +2522,7 @@ func (m *Machine) dispatch(e Event) error {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
 				if m.observer != nil {
-					m.observer(StateSynReceived, e, StateClosed, 108)
+					m.observer(StateSynReceived, e, StateClosed, 107)
 				}
 				return nil
 			}
@@ -2606,7 +2539,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateSynReceived, e, StateClosed, 116)
+				m.observer(StateSynReceived, e, StateClosed, 114)
 			}
 			return nil
 		case EventRcvSynAck, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout:
@@ -2662,7 +2595,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateEstablished, e, StateEstablished, 38)
+				m.observer(StateEstablished, e, StateEstablished, 37)
 			}
 			return nil
 		case EventRcvRst:
@@ -2677,7 +2610,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateEstablished, e, StateClosed, 47)
+				m.observer(StateEstablished, e, StateClosed, 46)
 			}
 			return nil
 		case EventRcvRstInWindow:
@@ -2685,7 +2618,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateEstablished, e, StateEstablished, 55)
+				m.observer(StateEstablished, e, StateEstablished, 54)
 			}
 			return nil
 		case EventRcvSyn:
@@ -2693,7 +2626,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateEstablished, e, StateEstablished, 64)
+				m.observer(StateEstablished, e, StateEstablished, 63)
 			}
 			return nil
 		case EventRcvBadAck:
@@ -2701,7 +2634,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateEstablished, e, StateEstablished, 73)
+				m.observer(StateEstablished, e, StateEstablished, 72)
 			}
 			return nil
 		case EventRcvAck:
@@ -2709,7 +2642,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionProcessAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateEstablished, e, StateEstablished, 79)
+				m.observer(StateEstablished, e, StateEstablished, 78)
 			}
 			return nil
 		case EventRcvData:
@@ -2717,7 +2650,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionAcceptData, err)
 			}
 			if m.observer != nil {
-				m.observer(StateEstablished, e, StateEstablished, 88)
+				m.observer(StateEstablished, e, StateEstablished, 87)
 			}
 			return nil
 		case EventRcvFin:
@@ -2726,7 +2659,7 @@ func (m *Machine) dispatch(e Event) error {
 			}
 			m.state = StateCloseWait
 			if m.observer != nil {
-				m.observer(StateEstablished, e, StateCloseWait, 92)
+				m.observer(StateEstablished, e, StateCloseWait, 91)
 			}
 			return nil
 		case EventRtoTimeout:
@@ -2736,7 +2669,7 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				h.StartTimer(TimerRetransmit, h.Rto())
 				if m.observer != nil {
-					m.observer(StateEstablished, e, StateEstablished, 102)
+					m.observer(StateEstablished, e, StateEstablished, 101)
 				}
 				return nil
 			}
@@ -2752,7 +2685,7 @@ func (m *Machine) dispatch(e Event) error {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
 				if m.observer != nil {
-					m.observer(StateEstablished, e, StateClosed, 109)
+					m.observer(StateEstablished, e, StateClosed, 108)
 				}
 				return nil
 			}
@@ -2769,7 +2702,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateEstablished, e, StateClosed, 117)
+				m.observer(StateEstablished, e, StateClosed, 115)
 			}
 			return nil
 		case EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventTimeWaitTimeout:
@@ -2808,7 +2741,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait1, e, StateFinWait1, 39)
+				m.observer(StateFinWait1, e, StateFinWait1, 38)
 			}
 			return nil
 		case EventRcvRst:
@@ -2823,7 +2756,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait1, e, StateClosed, 48)
+				m.observer(StateFinWait1, e, StateClosed, 47)
 			}
 			return nil
 		case EventRcvRstInWindow:
@@ -2831,7 +2764,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait1, e, StateFinWait1, 56)
+				m.observer(StateFinWait1, e, StateFinWait1, 55)
 			}
 			return nil
 		case EventRcvSyn:
@@ -2839,7 +2772,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait1, e, StateFinWait1, 65)
+				m.observer(StateFinWait1, e, StateFinWait1, 64)
 			}
 			return nil
 		case EventRcvBadAck:
@@ -2847,7 +2780,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait1, e, StateFinWait1, 74)
+				m.observer(StateFinWait1, e, StateFinWait1, 73)
 			}
 			return nil
 		case EventRcvAck:
@@ -2855,7 +2788,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionProcessAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait1, e, StateFinWait1, 80)
+				m.observer(StateFinWait1, e, StateFinWait1, 79)
 			}
 			return nil
 		case EventRcvAckOfFin:
@@ -2864,7 +2797,7 @@ func (m *Machine) dispatch(e Event) error {
 			}
 			m.state = StateFinWait2
 			if m.observer != nil {
-				m.observer(StateFinWait1, e, StateFinWait2, 85)
+				m.observer(StateFinWait1, e, StateFinWait2, 84)
 			}
 			return nil
 		case EventRcvData:
@@ -2872,7 +2805,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionAcceptData, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait1, e, StateFinWait1, 89)
+				m.observer(StateFinWait1, e, StateFinWait1, 88)
 			}
 			return nil
 		case EventRcvFin:
@@ -2882,7 +2815,7 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				m.state = StateClosing
 				if m.observer != nil {
-					m.observer(StateFinWait1, e, StateClosing, 93)
+					m.observer(StateFinWait1, e, StateClosing, 92)
 				}
 				return nil
 			}
@@ -2895,7 +2828,7 @@ func (m *Machine) dispatch(e Event) error {
 				h.StopTimer(TimerUserTimeout)
 				h.StartTimer(TimerTimeWait, h.TwoMsl())
 				if m.observer != nil {
-					m.observer(StateFinWait1, e, StateTimeWait, 94)
+					m.observer(StateFinWait1, e, StateTimeWait, 93)
 				}
 				return nil
 			}
@@ -2907,7 +2840,7 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				h.StartTimer(TimerRetransmit, h.Rto())
 				if m.observer != nil {
-					m.observer(StateFinWait1, e, StateFinWait1, 103)
+					m.observer(StateFinWait1, e, StateFinWait1, 102)
 				}
 				return nil
 			}
@@ -2923,7 +2856,7 @@ func (m *Machine) dispatch(e Event) error {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
 				if m.observer != nil {
-					m.observer(StateFinWait1, e, StateClosed, 110)
+					m.observer(StateFinWait1, e, StateClosed, 109)
 				}
 				return nil
 			}
@@ -2940,7 +2873,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait1, e, StateClosed, 118)
+				m.observer(StateFinWait1, e, StateClosed, 116)
 			}
 			return nil
 		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventTimeWaitTimeout:
@@ -2979,7 +2912,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait2, e, StateFinWait2, 40)
+				m.observer(StateFinWait2, e, StateFinWait2, 39)
 			}
 			return nil
 		case EventRcvRst:
@@ -2994,7 +2927,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait2, e, StateClosed, 49)
+				m.observer(StateFinWait2, e, StateClosed, 48)
 			}
 			return nil
 		case EventRcvRstInWindow:
@@ -3002,7 +2935,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait2, e, StateFinWait2, 57)
+				m.observer(StateFinWait2, e, StateFinWait2, 56)
 			}
 			return nil
 		case EventRcvSyn:
@@ -3010,7 +2943,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait2, e, StateFinWait2, 66)
+				m.observer(StateFinWait2, e, StateFinWait2, 65)
 			}
 			return nil
 		case EventRcvBadAck:
@@ -3018,7 +2951,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait2, e, StateFinWait2, 75)
+				m.observer(StateFinWait2, e, StateFinWait2, 74)
 			}
 			return nil
 		case EventRcvAck:
@@ -3026,7 +2959,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionProcessAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait2, e, StateFinWait2, 81)
+				m.observer(StateFinWait2, e, StateFinWait2, 80)
 			}
 			return nil
 		case EventRcvData:
@@ -3034,7 +2967,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionAcceptData, err)
 			}
 			if m.observer != nil {
-				m.observer(StateFinWait2, e, StateFinWait2, 90)
+				m.observer(StateFinWait2, e, StateFinWait2, 89)
 			}
 			return nil
 		case EventRcvFin:
@@ -3046,25 +2979,10 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerUserTimeout)
 			h.StartTimer(TimerTimeWait, h.TwoMsl())
 			if m.observer != nil {
-				m.observer(StateFinWait2, e, StateTimeWait, 95)
+				m.observer(StateFinWait2, e, StateTimeWait, 94)
 			}
 			return nil
-		case EventUserTimeout:
-			if err := h.SignalTimeout(); err != nil {
-				return m.fail(e, ActionSignalTimeout, err)
-			}
-			m.state = StateClosed
-			h.StopTimer(TimerRetransmit)
-			h.StopTimer(TimerUserTimeout)
-			h.StopTimer(TimerTimeWait)
-			if err := h.DeleteTcb(); err != nil {
-				return m.fail(e, ActionDeleteTcb, err)
-			}
-			if m.observer != nil {
-				m.observer(StateFinWait2, e, StateClosed, 119)
-			}
-			return nil
-		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRtoTimeout, EventTimeWaitTimeout:
+		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout:
 			return nil
 		}
 	case StateCloseWait:
@@ -3109,7 +3027,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateCloseWait, e, StateCloseWait, 41)
+				m.observer(StateCloseWait, e, StateCloseWait, 40)
 			}
 			return nil
 		case EventRcvRst:
@@ -3124,7 +3042,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateCloseWait, e, StateClosed, 50)
+				m.observer(StateCloseWait, e, StateClosed, 49)
 			}
 			return nil
 		case EventRcvRstInWindow:
@@ -3132,7 +3050,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateCloseWait, e, StateCloseWait, 58)
+				m.observer(StateCloseWait, e, StateCloseWait, 57)
 			}
 			return nil
 		case EventRcvSyn:
@@ -3140,7 +3058,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateCloseWait, e, StateCloseWait, 67)
+				m.observer(StateCloseWait, e, StateCloseWait, 66)
 			}
 			return nil
 		case EventRcvBadAck:
@@ -3148,7 +3066,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateCloseWait, e, StateCloseWait, 76)
+				m.observer(StateCloseWait, e, StateCloseWait, 75)
 			}
 			return nil
 		case EventRcvAck:
@@ -3156,7 +3074,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionProcessAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateCloseWait, e, StateCloseWait, 82)
+				m.observer(StateCloseWait, e, StateCloseWait, 81)
 			}
 			return nil
 		case EventRcvFin:
@@ -3164,7 +3082,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateCloseWait, e, StateCloseWait, 96)
+				m.observer(StateCloseWait, e, StateCloseWait, 95)
 			}
 			return nil
 		case EventRtoTimeout:
@@ -3174,7 +3092,7 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				h.StartTimer(TimerRetransmit, h.Rto())
 				if m.observer != nil {
-					m.observer(StateCloseWait, e, StateCloseWait, 104)
+					m.observer(StateCloseWait, e, StateCloseWait, 103)
 				}
 				return nil
 			}
@@ -3190,7 +3108,7 @@ func (m *Machine) dispatch(e Event) error {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
 				if m.observer != nil {
-					m.observer(StateCloseWait, e, StateClosed, 111)
+					m.observer(StateCloseWait, e, StateClosed, 110)
 				}
 				return nil
 			}
@@ -3207,7 +3125,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateCloseWait, e, StateClosed, 120)
+				m.observer(StateCloseWait, e, StateClosed, 117)
 			}
 			return nil
 		case EventReceive, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout:
@@ -3232,7 +3150,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateClosing, e, StateClosing, 42)
+				m.observer(StateClosing, e, StateClosing, 41)
 			}
 			return nil
 		case EventRcvRst:
@@ -3244,7 +3162,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateClosing, e, StateClosed, 51)
+				m.observer(StateClosing, e, StateClosed, 50)
 			}
 			return nil
 		case EventRcvRstInWindow:
@@ -3252,7 +3170,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateClosing, e, StateClosing, 59)
+				m.observer(StateClosing, e, StateClosing, 58)
 			}
 			return nil
 		case EventRcvSyn:
@@ -3260,7 +3178,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateClosing, e, StateClosing, 68)
+				m.observer(StateClosing, e, StateClosing, 67)
 			}
 			return nil
 		case EventRcvBadAck:
@@ -3268,7 +3186,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateClosing, e, StateClosing, 77)
+				m.observer(StateClosing, e, StateClosing, 76)
 			}
 			return nil
 		case EventRcvAck:
@@ -3276,7 +3194,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionProcessAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateClosing, e, StateClosing, 83)
+				m.observer(StateClosing, e, StateClosing, 82)
 			}
 			return nil
 		case EventRcvAckOfFin:
@@ -3288,7 +3206,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerUserTimeout)
 			h.StartTimer(TimerTimeWait, h.TwoMsl())
 			if m.observer != nil {
-				m.observer(StateClosing, e, StateTimeWait, 86)
+				m.observer(StateClosing, e, StateTimeWait, 85)
 			}
 			return nil
 		case EventRcvFin:
@@ -3296,7 +3214,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateClosing, e, StateClosing, 97)
+				m.observer(StateClosing, e, StateClosing, 96)
 			}
 			return nil
 		case EventRtoTimeout:
@@ -3306,7 +3224,7 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				h.StartTimer(TimerRetransmit, h.Rto())
 				if m.observer != nil {
-					m.observer(StateClosing, e, StateClosing, 105)
+					m.observer(StateClosing, e, StateClosing, 104)
 				}
 				return nil
 			}
@@ -3322,7 +3240,7 @@ func (m *Machine) dispatch(e Event) error {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
 				if m.observer != nil {
-					m.observer(StateClosing, e, StateClosed, 112)
+					m.observer(StateClosing, e, StateClosed, 111)
 				}
 				return nil
 			}
@@ -3339,7 +3257,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateClosing, e, StateClosed, 121)
+				m.observer(StateClosing, e, StateClosed, 118)
 			}
 			return nil
 		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout:
@@ -3364,7 +3282,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateLastAck, e, StateLastAck, 43)
+				m.observer(StateLastAck, e, StateLastAck, 42)
 			}
 			return nil
 		case EventRcvRst:
@@ -3376,7 +3294,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateLastAck, e, StateClosed, 52)
+				m.observer(StateLastAck, e, StateClosed, 51)
 			}
 			return nil
 		case EventRcvRstInWindow:
@@ -3384,7 +3302,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateLastAck, e, StateLastAck, 60)
+				m.observer(StateLastAck, e, StateLastAck, 59)
 			}
 			return nil
 		case EventRcvSyn:
@@ -3392,7 +3310,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateLastAck, e, StateLastAck, 69)
+				m.observer(StateLastAck, e, StateLastAck, 68)
 			}
 			return nil
 		case EventRcvBadAck:
@@ -3400,7 +3318,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateLastAck, e, StateLastAck, 78)
+				m.observer(StateLastAck, e, StateLastAck, 77)
 			}
 			return nil
 		case EventRcvAck:
@@ -3408,7 +3326,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionProcessAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateLastAck, e, StateLastAck, 84)
+				m.observer(StateLastAck, e, StateLastAck, 83)
 			}
 			return nil
 		case EventRcvAckOfFin:
@@ -3426,7 +3344,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateLastAck, e, StateClosed, 87)
+				m.observer(StateLastAck, e, StateClosed, 86)
 			}
 			return nil
 		case EventRcvFin:
@@ -3434,7 +3352,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateLastAck, e, StateLastAck, 98)
+				m.observer(StateLastAck, e, StateLastAck, 97)
 			}
 			return nil
 		case EventRtoTimeout:
@@ -3444,7 +3362,7 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				h.StartTimer(TimerRetransmit, h.Rto())
 				if m.observer != nil {
-					m.observer(StateLastAck, e, StateLastAck, 106)
+					m.observer(StateLastAck, e, StateLastAck, 105)
 				}
 				return nil
 			}
@@ -3460,7 +3378,7 @@ func (m *Machine) dispatch(e Event) error {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
 				if m.observer != nil {
-					m.observer(StateLastAck, e, StateClosed, 113)
+					m.observer(StateLastAck, e, StateClosed, 112)
 				}
 				return nil
 			}
@@ -3477,7 +3395,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateLastAck, e, StateClosed, 122)
+				m.observer(StateLastAck, e, StateClosed, 119)
 			}
 			return nil
 		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout:
@@ -3502,7 +3420,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateTimeWait, e, StateTimeWait, 44)
+				m.observer(StateTimeWait, e, StateTimeWait, 43)
 			}
 			return nil
 		case EventRcvRst:
@@ -3514,7 +3432,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateTimeWait, e, StateClosed, 53)
+				m.observer(StateTimeWait, e, StateClosed, 52)
 			}
 			return nil
 		case EventRcvRstInWindow:
@@ -3522,7 +3440,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateTimeWait, e, StateTimeWait, 61)
+				m.observer(StateTimeWait, e, StateTimeWait, 60)
 			}
 			return nil
 		case EventRcvSyn:
@@ -3530,7 +3448,7 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionSndChallengeAck, err)
 			}
 			if m.observer != nil {
-				m.observer(StateTimeWait, e, StateTimeWait, 70)
+				m.observer(StateTimeWait, e, StateTimeWait, 69)
 			}
 			return nil
 		case EventRcvFin:
@@ -3539,22 +3457,7 @@ func (m *Machine) dispatch(e Event) error {
 			}
 			h.StartTimer(TimerTimeWait, h.TwoMsl())
 			if m.observer != nil {
-				m.observer(StateTimeWait, e, StateTimeWait, 99)
-			}
-			return nil
-		case EventUserTimeout:
-			if err := h.SignalTimeout(); err != nil {
-				return m.fail(e, ActionSignalTimeout, err)
-			}
-			m.state = StateClosed
-			h.StopTimer(TimerRetransmit)
-			h.StopTimer(TimerUserTimeout)
-			h.StopTimer(TimerTimeWait)
-			if err := h.DeleteTcb(); err != nil {
-				return m.fail(e, ActionDeleteTcb, err)
-			}
-			if m.observer != nil {
-				m.observer(StateTimeWait, e, StateClosed, 123)
+				m.observer(StateTimeWait, e, StateTimeWait, 98)
 			}
 			return nil
 		case EventTimeWaitTimeout:
@@ -3566,10 +3469,10 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
 			if m.observer != nil {
-				m.observer(StateTimeWait, e, StateClosed, 124)
+				m.observer(StateTimeWait, e, StateClosed, 120)
 			}
 			return nil
-		case EventReceive, EventClose, EventRcvSynAck, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRtoTimeout:
+		case EventReceive, EventClose, EventRcvSynAck, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRtoTimeout, EventUserTimeout:
 			return nil
 		}
 	}
@@ -3610,5 +3513,5 @@ func _() {
 	_ = x[EventRtoTimeout-17]
 	_ = x[EventUserTimeout-18]
 	_ = x[EventTimeWaitTimeout-19]
-	_ = x[NumTransitions-125]
+	_ = x[NumTransitions-121]
 }
