@@ -57,18 +57,7 @@ func successors(m *Machine) map[string][]string {
 
 func checkReachability(m *Machine, init *State, errs *ErrorList) {
 	next := successors(m)
-	seen := map[string]bool{init.Name: true}
-	queue := []string{init.Name}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		for _, n := range next[s] {
-			if !seen[n] {
-				seen[n] = true
-				queue = append(queue, n)
-			}
-		}
-	}
+	seen := reach(next, []string{init.Name})
 	for _, s := range m.States {
 		if !seen[s.Name] {
 			errs.add(s.Pos, "state %q is unreachable from initial state %q; add a transition into it or remove it", s.Name, init.Name)
@@ -83,33 +72,39 @@ func checkReachability(m *Machine, init *State, errs *ErrorList) {
 	if len(finals) == 0 {
 		return
 	}
-	// Backward search from the finals.
+	// States that can reach a final one: search backward from the finals.
 	prev := map[string][]string{}
 	for from, tos := range next {
 		for _, to := range tos {
 			prev[to] = append(prev[to], from)
 		}
 	}
-	live := map[string]bool{}
-	queue = append(queue[:0], finals...)
-	for _, f := range finals {
-		live[f] = true
-	}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		for _, p := range prev[s] {
-			if !live[p] {
-				live[p] = true
-				queue = append(queue, p)
-			}
-		}
-	}
+	live := reach(prev, finals)
 	for _, s := range m.States {
 		if seen[s.Name] && !live[s.Name] {
 			errs.add(s.Pos, "state %q cannot reach a final state (%s); add a transition out of it that leads to one", s.Name, strings.Join(finals, ", "))
 		}
 	}
+}
+
+// reach returns every state reachable from start along edges (breadth-first).
+func reach(edges map[string][]string, start []string) map[string]bool {
+	seen := map[string]bool{}
+	queue := append([]string(nil), start...)
+	for _, s := range start {
+		seen[s] = true
+	}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for _, n := range edges[s] {
+			if !seen[n] {
+				seen[n] = true
+				queue = append(queue, n)
+			}
+		}
+	}
+	return seen
 }
 
 // exclusive reports whether two guards can never hold together: some guard
@@ -137,19 +132,27 @@ func checkDeterminism(m *Machine, errs *ErrorList) {
 						continue
 					}
 					reported[[2]int{a.Index, b.Index}] = true
-					errs.add(b.Pos, "nondeterministic: in state %q on event %q this transition and the one at %s can both fire (guards %s and %s); give them exclusive guards such as \"g\" and \"!g\"",
-						s.Name, e.Name, a.Pos, guardOrNone(a), guardOrNone(b))
+					errs.add(b.Pos, "nondeterministic: in state %q on event %q this transition and the one at %s can both fire (%s); give them exclusive guards such as \"g\" and \"!g\", or remove one",
+						s.Name, e.Name, a.Pos, guardPair(a, b))
 				}
 			}
 		}
 	}
 }
 
-func guardOrNone(t *Transition) string {
-	if len(t.Guard) == 0 {
-		return "none"
+// guardPair describes the guards of two transitions that can both fire.
+func guardPair(a, b *Transition) string {
+	switch {
+	case len(a.Guard) == 0 && len(b.Guard) == 0:
+		return "neither has a guard"
+	case len(a.Guard) == 0:
+		return fmt.Sprintf("that one has no guard, this one %q", b.GuardText())
+	case len(b.Guard) == 0:
+		return fmt.Sprintf("that one has guard %q, this one none", a.GuardText())
+	case a.GuardText() == b.GuardText():
+		return fmt.Sprintf("both have guard %q", a.GuardText())
 	}
-	return fmt.Sprintf("%q", t.GuardText())
+	return fmt.Sprintf("guards %q and %q can hold together", a.GuardText(), b.GuardText())
 }
 
 // uncovered returns a guard valuation (as text) under which no transition of
@@ -190,6 +193,27 @@ func uncovered(ts []*Transition) (string, bool) {
 	return "", false
 }
 
+// coversAll reports whether some transition of ts is enabled under every
+// guard valuation (false when there are too many guards to tell).
+func coversAll(ts []*Transition) bool {
+	if len(ts) == 0 {
+		return false
+	}
+	var names []string
+	for _, t := range ts {
+		for _, g := range t.Guard {
+			if !contains(names, g.Name) {
+				names = append(names, g.Name)
+			}
+		}
+	}
+	if len(names) > 16 {
+		return false
+	}
+	_, gap := uncovered(ts)
+	return !gap
+}
+
 // checkRules reports ignore/reject rules that can never apply, and pairs that
 // are both ignored and rejected.
 func checkRules(m *Machine, errs *ErrorList) {
@@ -197,10 +221,20 @@ func checkRules(m *Machine, errs *ErrorList) {
 		for _, rule := range rules {
 			for _, s := range rule.In {
 				for _, e := range rule.On {
-					for _, t := range m.TransitionsFor(s, e) {
+					ts := m.TransitionsFor(s, e)
+					dead := false
+					for _, t := range ts {
 						if len(t.Guard) == 0 {
+							dead = true
 							errs.add(rule.Pos, "%s rule for event %q in state %q is dead: the unguarded transition at %s always handles it; drop the state or event from the rule", kind, e, s, t.Pos)
 						}
+					}
+					if !dead && coversAll(ts) {
+						var at []string
+						for _, t := range ts {
+							at = append(at, t.Pos.String())
+						}
+						errs.add(rule.Pos, "%s rule for event %q in state %q is dead: the guards of the transitions at %s cover every case; drop the state or event from the rule", kind, e, s, strings.Join(at, ", "))
 					}
 				}
 			}
