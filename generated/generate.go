@@ -5,3 +5,4 @@
 package generated
 
 //go:generate go run github.com/fsmgen/fsmgen/cmd/fsmgen generate -out . ../spec/tcp793.yaml
+//go:generate go run github.com/fsmgen/fsmgen/cmd/fsmgen paths -o tcpfsm/tcp793_paths_test.go ../spec/tcp793.yaml

@@ -24,7 +24,7 @@ type Conn struct {
 	deadlineMu    sync.Mutex
 	readDeadline  time.Time
 	writeDeadline time.Time
-	deadlineWake  chan struct{} // closed and replaced when a deadline changes
+	deadlineWake  chan struct{} // made when a call blocks; closed and dropped when a deadline changes
 }
 
 // listener is a listening endpoint: a TCB held in LISTEN plus its queues.
@@ -237,6 +237,8 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	c := newConn(s, fourTuple{localPort: port, remotePort: ap.Port(), remote: remote})
+	stateWake := make(chan struct{}, 1)
+	c.stateWake = stateWake
 	if err := s.register(c); err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
@@ -250,6 +252,9 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 	for {
 		c.mu.Lock()
 		est, cerr := c.established, c.err
+		if est || cerr != nil {
+			c.stateWake = nil // nobody waits for state changes any more
+		}
 		c.mu.Unlock()
 		if est {
 			return newAPIConn(c), nil
@@ -258,7 +263,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 			return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: cerr}
 		}
 		select {
-		case <-c.stateWake:
+		case <-stateWake:
 		case <-ctx.Done():
 			c.mu.Lock()
 			c.fire(tcpfsm.EventAbort) // the user gives up: reset if synchronized (§3.10.5)
@@ -268,7 +273,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 	}
 }
 
-func newAPIConn(c *conn) *Conn { return &Conn{c: c, deadlineWake: make(chan struct{})} }
+func newAPIConn(c *conn) *Conn { return &Conn{c: c} }
 
 // State returns the connection's current TCP state.
 func (cn *Conn) State() tcpfsm.State {
@@ -367,6 +372,9 @@ func (cn *Conn) Write(b []byte) (int, error) {
 // wait blocks until ch is signalled or the read (or write) deadline passes.
 func (cn *Conn) wait(ch chan struct{}, read bool) error {
 	cn.deadlineMu.Lock()
+	if cn.deadlineWake == nil {
+		cn.deadlineWake = make(chan struct{})
+	}
 	dl, changed := cn.writeDeadline, cn.deadlineWake
 	if read {
 		dl = cn.readDeadline
@@ -419,10 +427,14 @@ func (cn *Conn) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var err error
+	c.orphaned = true
 	if c.rcvBuf.ready > 0 {
 		err = c.fire(tcpfsm.EventAbort)
 	} else {
 		err = c.fire(tcpfsm.EventClose)
+	}
+	if c.m.State() == tcpfsm.StateFinWait2 {
+		c.ArmFinTimeout() // already there after CloseWrite: now bounded
 	}
 	if c.err == nil {
 		c.err = errClosed
@@ -460,7 +472,9 @@ func (cn *Conn) SetWriteDeadline(t time.Time) error { cn.setDeadline(&cn.writeDe
 func (cn *Conn) setDeadline(field *time.Time, t time.Time) {
 	cn.deadlineMu.Lock()
 	*field = t
-	close(cn.deadlineWake) // wake blocked calls so they re-read the deadline
-	cn.deadlineWake = make(chan struct{})
+	if cn.deadlineWake != nil {
+		close(cn.deadlineWake) // wake blocked calls so they re-read the deadline
+		cn.deadlineWake = nil  // the next call to block makes a new one
+	}
 	cn.deadlineMu.Unlock()
 }

@@ -58,10 +58,12 @@ type conn struct {
 	retries           int
 	cwnd, ssthresh    int
 	dupAcks           int
+	rexmitAllow       int // duplicate ACKs the segments in flight may still cause after a retransmission
 	inRecovery        bool
 	recover           seqnum.Value
 
-	tRetransmit, tUser, tTimeWait, tDelack, tPersist timer.Timer
+	tRetransmit, tUser, tTimeWait, tFinWait2, tDelack, tPersist timer.Timer
+	orphaned                                         bool // the user called Close: nobody reads any more
 	persistBackoff                                   int
 
 	err         error // terminal error for the user API
@@ -69,10 +71,7 @@ type conn struct {
 	closedDone  bool // reached CLOSED
 	readWake    chan struct{}
 	writeWake   chan struct{}
-	stateWake   chan struct{}
-
-	out    wire.Segment
-	outBuf []byte
+	stateWake   chan struct{} // set only while DialContext waits
 }
 
 func newConn(s *Stack, id fourTuple) *conn {
@@ -81,14 +80,13 @@ func newConn(s *Stack, id fourTuple) *conn {
 	if s.opts.Trace != nil || s.opts.Observer != nil || coverageOn.Load() {
 		c.m.SetObserver(c.observe)
 	}
-	c.outBuf = make([]byte, s.link.MTU())
 	c.readWake = make(chan struct{}, 1)
 	c.writeWake = make(chan struct{}, 1)
-	c.stateWake = make(chan struct{}, 1)
 	t := s.timers
 	t.Init(&c.tRetransmit, func() { c.timerFired(&c.tRetransmit, tcpfsm.EventRtoTimeout) })
 	t.Init(&c.tUser, func() { c.timerFired(&c.tUser, tcpfsm.EventUserTimeout) })
 	t.Init(&c.tTimeWait, func() { c.timerFired(&c.tTimeWait, tcpfsm.EventTimeWaitTimeout) })
+	t.Init(&c.tFinWait2, func() { c.timerFired(&c.tFinWait2, tcpfsm.EventFinWait2Timeout) })
 	t.Init(&c.tDelack, c.delackFired)
 	t.Init(&c.tPersist, c.persistFired)
 	return c
@@ -165,12 +163,26 @@ func (c *conn) UserTimeout() time.Duration { return c.s.opts.UserTimeout }
 // TwoMsl is 2*MSL, the TIME-WAIT duration.
 func (c *conn) TwoMsl() time.Duration { return 2 * c.s.opts.MSL }
 
+// FinTimeout is how long an orphaned connection may stay in FIN-WAIT-2.
+func (c *conn) FinTimeout() time.Duration { return c.s.opts.FinTimeout }
+
+// ArmFinTimeout bounds FIN-WAIT-2 once the user has closed the connection;
+// a half-closed one (CloseWrite) may wait for the peer as long as it likes.
+func (c *conn) ArmFinTimeout() error {
+	if c.orphaned {
+		c.StartTimer(tcpfsm.TimerFinWait2, c.FinTimeout())
+	}
+	return nil
+}
+
 func (c *conn) timer(t tcpfsm.Timer) *timer.Timer {
 	switch t {
 	case tcpfsm.TimerRetransmit:
 		return &c.tRetransmit
 	case tcpfsm.TimerUserTimeout:
 		return &c.tUser
+	case tcpfsm.TimerFinWait2:
+		return &c.tFinWait2
 	}
 	return &c.tTimeWait
 }
@@ -190,10 +202,8 @@ func (c *conn) StopTimer(t tcpfsm.Timer) { c.s.timers.Stop(c.timer(t)) }
 
 // CreateTcb prepares the buffers (RFC 9293 §3.10.1).
 func (c *conn) CreateTcb() error {
-	if c.sndBuf.buf == nil {
-		c.sndBuf.init(c.s.opts.SendBuffer)
-		c.rcvBuf.init(c.s.opts.ReceiveBuffer)
-	}
+	c.sndBuf.init(c.s.sndPool)
+	c.rcvBuf.init(c.s.rcvPool)
 	return nil
 }
 
@@ -253,7 +263,7 @@ func (c *conn) QueueData() error {
 func (c *conn) UpdateWindow() error {
 	right := c.rcvNxt.Add(seqnum.Size(c.rcvBuf.window()))
 	grown := int(c.rcvAdvertRight.Size(right))
-	if c.rcvAdvertRight.LessThan(right) && (grown >= 2*c.s.mss || grown >= len(c.rcvBuf.buf)/2) {
+	if c.rcvAdvertRight.LessThan(right) && (grown >= 2*c.s.mss || grown >= c.s.opts.ReceiveBuffer/2) {
 		c.sendAck()
 	}
 	return nil
@@ -283,14 +293,13 @@ func (c *conn) SndRst() error {
 // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
 func (c *conn) SndResetReply() error {
 	seg := c.seg
-	out := &c.out
-	*out = wire.Segment{Src: c.s.addr, Dst: seg.Src, SrcPort: seg.DstPort, DstPort: seg.SrcPort}
+	out := wire.Segment{Src: c.s.addr, Dst: seg.Src, SrcPort: seg.DstPort, DstPort: seg.SrcPort}
 	if seg.Flags&wire.ACK != 0 {
 		out.Seq, out.Flags = seg.Ack, wire.RST
 	} else {
 		out.Ack, out.Flags = seg.End(), wire.RST|wire.ACK
 	}
-	c.s.send(c.outBuf, out)
+	c.s.sendSeg(&out)
 	return nil
 }
 

@@ -8,10 +8,10 @@ import (
 	"github.com/fsmgen/fsmgen/runtime/wire"
 )
 
-// header fills c.out with the connection's addresses and current ACK/window.
-func (c *conn) header(seq seqnum.Value, flags wire.Flags) *wire.Segment {
-	out := &c.out
-	*out = wire.Segment{
+// header returns a segment with the connection's addresses and current
+// ACK/window. (It lives on the caller's stack: a TCB keeps no copy.)
+func (c *conn) header(seq seqnum.Value, flags wire.Flags) wire.Segment {
+	out := wire.Segment{
 		Src: c.s.addr, Dst: c.id.remote, SrcPort: c.id.localPort, DstPort: c.id.remotePort,
 		Seq: seq, Flags: flags,
 	}
@@ -53,14 +53,15 @@ func (c *conn) sendControl(seq seqnum.Value, flags wire.Flags, syn bool) {
 			c.s.timers.Reset(&c.tUser, c.s.opts.UserTimeout) // covers the handshake too (RFC 5482 §2)
 		}
 	}
-	c.s.send(c.outBuf, out)
+	c.s.sendSeg(&out)
 }
 
 // sendAck sends an ACK now and cancels any delayed ACK.
 func (c *conn) sendAck() {
 	c.unackedSegs, c.ackNow = 0, false
 	c.s.timers.Stop(&c.tDelack)
-	c.s.send(c.outBuf, c.header(c.sndNxt, wire.ACK))
+	out := c.header(c.sndNxt, wire.ACK)
+	c.s.sendSeg(&out)
 }
 
 // inFlight is the sequence space sent but not acknowledged.
@@ -144,14 +145,17 @@ func (c *conn) sendData(seq seqnum.Value, n int, fin bool) {
 	out := c.header(seq, flags)
 	hdr := wire.HeaderLen(&out.Options)
 	off := int(c.sndUna.Size(seq))
-	got := c.sndBuf.peek(c.outBuf[hdr:hdr+n], off)
-	out.Payload = c.outBuf[hdr : hdr+got]
+	b := c.s.outPool.get()
+	buf := *b
+	got := c.sndBuf.peek(buf[hdr:hdr+n], off)
+	out.Payload = buf[hdr : hdr+got]
 	if !c.rttTiming && n > 0 && seq == c.sndNxt {
 		c.rttTiming, c.rttSeq, c.rttStart = true, seq.Add(seqnum.Size(n)), c.s.opts.Clock.Now()
 	}
 	c.unackedSegs, c.ackNow = 0, false
 	c.s.timers.Stop(&c.tDelack)
-	c.s.send(c.outBuf, out)
+	c.s.send(buf, &out)
+	c.s.outPool.put(b)
 }
 
 // ProcessAck handles an acceptable ACK (RFC 9293 §3.10.7.4 fifth): advance
@@ -237,6 +241,12 @@ func (c *conn) duplicateAck() {
 	switch {
 	case c.inRecovery:
 		c.cwnd += c.sndMSS // inflate
+		if c.rexmitAllow--; c.rexmitAllow < 0 {
+			// More duplicate ACKs than the segments in flight at the
+			// retransmission could cause: segments sent after it arrived
+			// and it did not. Resend it now rather than after an RTO.
+			c.retransmitFront()
+		}
 	case c.dupAcks == 3 && c.recover.LessThan(c.sndUna.Add(1)):
 		c.ssthresh = max(c.inFlight()/2, 2*c.sndMSS)
 		c.recover = c.sndNxt
@@ -250,6 +260,9 @@ func (c *conn) duplicateAck() {
 func (c *conn) retransmitFront() {
 	c.s.stats.retransmits.Add(1)
 	c.rttTiming = false // Karn's rule (RFC 6298 §3)
+	// Duplicate ACKs the segments now in flight may still cause, plus
+	// dupthresh for reordering; see duplicateAck.
+	c.rexmitAllow = c.inFlight()/c.sndMSS + 3
 	st := c.m.State()
 	switch {
 	case st == tcpfsm.StateSynSent:

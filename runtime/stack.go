@@ -52,6 +52,9 @@ type Options struct {
 	// UserTimeout aborts a connection whose data stays unacknowledged this
 	// long (RFC 9293 §3.8.3, RFC 5482) [off].
 	UserTimeout time.Duration
+	// FinTimeout bounds FIN-WAIT-2 for a connection the user has closed
+	// with Close (not merely CloseWrite), like Linux's tcp_fin_timeout [60s].
+	FinTimeout time.Duration
 	// DelayedACK is the longest an ACK is delayed (RFC 1122 §4.2.3.2; at
 	// least every second full segment is acknowledged at once) [40ms].
 	DelayedACK time.Duration
@@ -101,6 +104,7 @@ func (o *Options) setDefaults() {
 	def(&o.MinRTO, 200*time.Millisecond)
 	def(&o.MaxRTO, 60*time.Second)
 	def(&o.DelayedACK, 40*time.Millisecond)
+	def(&o.FinTimeout, 60*time.Second)
 	defInt(&o.SynRetries, 6)
 	defInt(&o.DataRetries, 15)
 	defInt(&o.SendBuffer, 256<<10)
@@ -178,6 +182,10 @@ type Stack struct {
 	}
 
 	rxSeg wire.Segment // the receive path's reusable segment (link calls are serialized)
+
+	// Connection buffers, taken while they hold bytes (see bufPool), and
+	// link-MTU scratch buffers for encoding outgoing segments.
+	sndPool, rcvPool, outPool *bufPool
 }
 
 // NewStack returns a stack sending and receiving through l as opts.Addr.
@@ -191,6 +199,9 @@ func NewStack(l link.Link, opts Options) (*Stack, error) {
 		link:      l,
 		addr:      opts.Addr.As4(),
 		timers:    timer.NewService(opts.Clock),
+		sndPool:   newBufPool(opts.SendBuffer),
+		rcvPool:   newBufPool(opts.ReceiveBuffer),
+		outPool:   newBufPool(l.MTU()),
 		mss:       l.MTU() - 40,
 		conns:     make(map[fourTuple]*conn),
 		listeners: make(map[uint16]*listener),
@@ -405,7 +416,15 @@ func (s *Stack) ephemeralPort(remote [4]byte, remotePort uint16) (uint16, error)
 	return 0, errors.New("runtime: no free ephemeral port")
 }
 
-// send encodes and transmits seg from the connection's scratch buffer.
+// sendSeg encodes and transmits seg through a scratch buffer from outPool.
+func (s *Stack) sendSeg(seg *wire.Segment) {
+	b := s.outPool.get()
+	s.send(*b, seg)
+	s.outPool.put(b)
+}
+
+// send encodes and transmits seg from buf, which may already hold the
+// payload in place (see conn.sendData).
 func (s *Stack) send(buf []byte, seg *wire.Segment) {
 	n, err := seg.Encode(buf)
 	if err != nil {

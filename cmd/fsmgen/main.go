@@ -5,6 +5,8 @@
 //	fsmgen generate [-out DIR] [-package NAME] SPEC.yaml
 //	fsmgen check SPEC.yaml...
 //	fsmgen diagram [-format dot|svg|mermaid|markdown] [-o FILE] SPEC.yaml
+//	fsmgen verify [-cap N] [-retries N] [-reorder] [-loss=false] [-dup=false] [-users LIST] [-spec-timers] [-v] SPEC.yaml
+//	fsmgen paths [-o FILE] [-package NAME] SPEC.yaml
 //
 // generate writes, for a spec whose machine is NAME and package PKG:
 //
@@ -45,6 +47,8 @@ Usage:
 	fsmgen generate [-out DIR] [-package NAME] SPEC.yaml
 	fsmgen check SPEC.yaml...
 	fsmgen diagram [-format dot|svg|mermaid|markdown] [-o FILE] SPEC.yaml
+	fsmgen verify [-cap N] [-retries N] [-reorder] [-loss=false] [-dup=false] [-users LIST] [-spec-timers] [-v] SPEC.yaml
+	fsmgen paths [-o FILE] [-package NAME] SPEC.yaml
 
 Run "fsmgen COMMAND -h" for a command's flags. Exit status: 0 success,
 1 spec or generation errors, 2 usage errors.
@@ -70,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = check(rest, stdout, stderr)
 	case "diagram":
 		err = diagramCmd(rest, stdout, stderr)
+	case "verify":
+		err = verifyCmd(rest, stdout, stderr)
+	case "paths":
+		err = pathsCmd(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

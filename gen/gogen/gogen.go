@@ -249,7 +249,7 @@ func (g *gen) enum(typ, doc string, idents, names, docs []string) {
 	f.Commentf("String returns the spec's name for the %s.", strings.ToLower(typ))
 	f.Func().Params(Id("x").Id(typ)).Id("String").Params().String().Block(
 		If(Int().Call(Id("x")).Op(">=").Len(Id(idxVar)).Op("-").Lit(1)).Block(
-			Return(Lit(typ + "(").Op("+").Qual("strconv", "Itoa").Call(Int().Call(Id("x"))).Op("+").Lit(")")),
+			Return(Lit(typ+"(").Op("+").Qual("strconv", "Itoa").Call(Int().Call(Id("x"))).Op("+").Lit(")")),
 		),
 		Return(Id(nameVar).Index(Id(idxVar).Index(Id("x")).Op(":").Id(idxVar).Index(Id("x").Op("+").Lit(1)))),
 	)
@@ -306,6 +306,9 @@ func (g *gen) enums() {
 	} else {
 		g.f.Comment("Action is one step a transition, entry or exit runs (this machine has none).")
 		g.f.Type().Id("Action").Uint8()
+		g.f.Comment("String returns the action's number; this machine declares no actions.")
+		g.f.Func().Params(Id("x").Id("Action")).Id("String").Params().String().Block(
+			Return(Lit("Action(").Op("+").Qual("strconv", "Itoa").Call(Int().Call(Id("x"))).Op("+").Lit(")")))
 	}
 
 	if len(m.Guards) > 0 {
@@ -799,10 +802,12 @@ func (g *gen) machine() {
 		Return(Op("&").Id("ActionError").Values(Dict{Id("State"): Id("m").Dot("state"), Id("Event"): Id("e"), Id("Action"): Id("a"), Id("Err"): Err()})))
 
 	f.Comment("dispatch runs one event: a nested switch on state, then event.")
-	f.Func().Params(Id("m").Op("*").Id("Machine")).Id("dispatch").Params(Id("e").Id("Event")).Error().Block(
-		Id("h").Op(":=").Id("m").Dot("h"),
-		g.dispatchBody(),
-		Return(Id("m").Dot("reject").Call(Id("e"))))
+	var body []Code
+	if len(m.Actions)+len(m.Guards)+len(m.Timers) > 0 { // else the handler is never called
+		body = append(body, Id("h").Op(":=").Id("m").Dot("h"))
+	}
+	body = append(body, g.dispatchBody(), Return(Id("m").Dot("reject").Call(Id("e"))))
+	f.Func().Params(Id("m").Op("*").Id("Machine")).Id("dispatch").Params(Id("e").Id("Event")).Error().Block(body...)
 }
 
 // staleGuard emits stringer's trick: editing the constants without

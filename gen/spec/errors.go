@@ -31,7 +31,15 @@ func (l ErrorList) Error() string {
 }
 
 func (l *ErrorList) add(p Pos, format string, args ...any) {
-	*l = append(*l, &Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
+	msg := fmt.Sprintf(format, args...)
+	// A node checked twice (e.g. read as a list item, then resolved as a
+	// name) must not report the same problem twice.
+	for _, e := range *l {
+		if e.Pos == p && e.Msg == msg {
+			return
+		}
+	}
+	*l = append(*l, &Error{Pos: p, Msg: msg})
 }
 
 // sorted orders the list by position (stable, so same-position errors keep
@@ -53,6 +61,16 @@ func (l ErrorList) sorted() error {
 // suggest returns `; did you mean "x"?` for the candidate closest to s, or ""
 // when none is close enough to be a plausible typo.
 func suggest(s string, candidates []string) string {
+	best := closest(s, candidates)
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+// closest returns the candidate closest to s, or "" when none is close
+// enough to be a plausible typo.
+func closest(s string, candidates []string) string {
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
 		d := editDistance(strings.ToLower(s), strings.ToLower(c))
@@ -67,7 +85,7 @@ func suggest(s string, candidates []string) string {
 	if best == "" || bestD > limit {
 		return ""
 	}
-	return fmt.Sprintf("; did you mean %q?", best)
+	return best
 }
 
 // editDistance is the optimal-string-alignment distance (Levenshtein plus

@@ -77,6 +77,9 @@ type Machine struct {
 	Rejects     []*Rule    // events refused with an error in states
 	Messages    []*Message // messages exchanged between peers (verify)
 	Properties  []*Property
+	GuardModels []*GuardModel // guards: abstract guard models (verify)
+	HostTimers  []*HostTimer  // host_timers: timers the host arms (verify)
+	Stable      []string      // stable: states a peer may rest in (verify)
 
 	// Derived by Parse, in order of first appearance: every guard name and
 	// every action name the spec uses (timer start/stop excluded).
@@ -235,6 +238,13 @@ type Message struct {
 	Sent  []string // action names that emit this message
 	Event string   // event raised at the receiving peer
 	Pos   Pos
+
+	// Verify extensions (see verifyext.go).
+	Doc    string
+	SentIn []ActionFilter // sent_in: sender states per action
+	SentOn []ActionFilter // sent_on: triggering events per action
+	In     []MessageRoute // in: per-receiver-state classification
+	Guards []GuardValue   // guards: values the message carries
 }
 
 // Property is a claim about two peers that verify checks.
@@ -248,6 +258,9 @@ type Property struct {
 	Goal  [2]string // goal states of the two peers
 	Users []string  // user events verify may inject
 	Pos   Pos
+
+	UsersA []string // user events verify may inject at peer A only (users_a)
+	UsersB []string // user events verify may inject at peer B only (users_b)
 }
 
 // StateByName returns the named state, or nil.

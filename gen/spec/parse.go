@@ -9,6 +9,51 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// Verify keys. These keys are read only by the verifier (gen/verify,
+// "fsmgen verify") and change nothing in generated code; verifyext.go holds
+// their types. A spec describes one machine; verify runs two instances of it,
+// peers A and B, joined by two bounded lossy channels.
+//
+// Top level:
+//
+//	guards:                        # abstract models of data-dependent guards
+//	  - name: passive              # a flag: actions set and clear it, in the order they run
+//	    initial: false             # value on a fresh machine (default false)
+//	    set_by: [create_tcb]
+//	    cleared_by: [snd_syn]
+//	  - name: retries_exhausted    # a counter: true once the action ran the
+//	    counts: retransmit         # retry bound of times (fsmgen verify -retries)
+//	    reset_by: [process_ack]    # optional; entering a state also resets it
+//	  - name: fin_acked            # no model: free (both values are explored)
+//	                               # unless the arriving message carries it
+//	host_timers:                   # timers the host arms and stops by itself
+//	  - timer: retransmit          # armed on entering a state of armed_in (if
+//	    armed_in: [SYN-SENT, ...]  # not armed), stopped on entering any other
+//	stable: [LISTEN, ESTABLISHED]  # states a peer may rest in forever: no
+//	                               # deadlock is reported when both peers are
+//	                               # in final or stable states
+//
+// In a message (besides name, sent and event):
+//
+//	doc: text
+//	sent_in: {snd_ack: [ESTABLISHED, FIN-WAIT-1]} # action emits it only in these sender
+//	                               # states (the state when the action runs: the source
+//	                               # state for exit and transition actions, the target
+//	                               # for entry actions)
+//	sent_on: {snd_reset_reply: RCV_SYN} # action emits it only on these events
+//	in: {SYN-RECEIVED: RCV_ACK_OF_SYN, synchronized: [RCV_RST, RCV_RST_IN_WINDOW], SYN-SENT: drop}
+//	                               # the event raised at a receiver in a state or
+//	                               # group (first matching key wins; "event" otherwise);
+//	                               # a list: any one of them; drop: the receiver raises
+//	                               # no event (alone, or as one of a list's choices)
+//	guards: {fin_acked: true}      # guard values the message carries to the receiver
+//
+// In a property (besides name, doc, kind, from, goal and users; users are
+// injected once each at each peer):
+//
+//	users_a: [OPEN_PASSIVE]        # user events injected once each at peer A only
+//	users_b: [OPEN_ACTIVE]         # user events injected once each at peer B only
+
 // ParseFile reads and parses the spec at path. See Parse.
 func ParseFile(path string) (*Machine, error) {
 	src, err := os.ReadFile(path)
@@ -44,6 +89,7 @@ func ParseUnchecked(file string, src []byte) (*Machine, error) {
 type parser struct {
 	file string
 	errs ErrorList
+	vx   verifyExt // verify keys checked after derive (verifyext.go)
 }
 
 func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }
@@ -54,15 +100,15 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 
 // The keys each mapping accepts; anything else is an error with a suggestion.
 var (
-	topKeys        = []string{"machine", "package", "doc", "default", "states", "events", "groups", "timers", "transitions", "ignore", "reject", "messages", "properties"}
+	topKeys        = []string{"machine", "package", "doc", "default", "states", "events", "groups", "timers", "transitions", "ignore", "reject", "messages", "properties", "guards", "host_timers", "stable"}
 	stateKeys      = []string{"name", "doc", "initial", "final", "entry", "exit"}
 	eventKeys      = []string{"name", "doc", "kind"}
 	groupKeys      = []string{"name", "doc", "states"}
 	timerKeys      = []string{"name", "doc", "duration", "event"}
 	transitionKeys = []string{"from", "on", "guard", "to", "actions", "label", "doc"}
 	ruleKeys       = []string{"in", "on", "doc"}
-	messageKeys    = []string{"name", "sent", "event"}
-	propertyKeys   = []string{"name", "doc", "kind", "from", "goal", "users"}
+	messageKeys    = []string{"name", "sent", "event", "doc", "sent_in", "sent_on", "in", "guards"}
+	propertyKeys   = []string{"name", "doc", "kind", "from", "goal", "users", "users_a", "users_b"}
 )
 
 // identRE is what names must look like: they become Go identifiers.
@@ -164,12 +210,43 @@ func parse(file string, src []byte) (*Machine, ErrorList) {
 			m.Properties = append(m.Properties, pr)
 		}
 	}
+	for _, n := range p.list(fields["guards"], "guards") {
+		if g := p.guardModel(n, &p.vx); g != nil {
+			m.GuardModels = append(m.GuardModels, g)
+		}
+	}
+	for _, n := range p.list(fields["host_timers"], "host_timers") {
+		if h := p.hostTimer(n, r); h != nil {
+			m.HostTimers = append(m.HostTimers, h)
+		}
+	}
+	if n := fields["stable"]; n != nil {
+		m.Stable, _ = r.stateSet(n, "stable")
+	}
 	r.derive()
+	p.checkVerifyExt(m, &p.vx)
 	p.checkGoNames(m)
 	if len(p.errs) > 0 {
 		return nil, p.errs
 	}
 	return m, nil
+}
+
+// yamlParserProblems are the problems yaml.v3's parser (as opposed to its
+// scanner) reports. yaml.v3 v3.0.1 numbers the lines of parser errors from 0
+// (it adds 1 only for scanner errors), so those need one added.
+var yamlParserProblems = []string{
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected '-' indicator",
+	"did not find expected <document start>",
+	"did not find expected <stream-start>",
+	"did not find expected key",
+	"did not find expected node content",
+	"found duplicate %TAG directive",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found undefined tag handle",
 }
 
 // yamlError turns a yaml.v3 syntax error ("yaml: line 3: ...") into a positioned Error.
@@ -179,6 +256,9 @@ func yamlError(file string, err error) *Error {
 	if _, scanErr := fmt.Sscanf(msg, "yaml: line %d:", &line); scanErr == nil {
 		msg = msg[strings.Index(msg, ":")+1:]
 		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+		if contains(yamlParserProblems, msg) {
+			line++
+		}
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
@@ -192,10 +272,14 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string) map[string
 		return nil
 	}
 	out := make(map[string]*yaml.Node, len(n.Content)/2)
+	guessed := map[string]*yaml.Node{} // misspelled key's suggestion → its value
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if !contains(allowed, k.Value) {
 			p.errorf(k, "unknown key %q in %s%s", k.Value, what, orList(suggest(k.Value, allowed), allowed))
+			if c := closest(k.Value, allowed); c != "" && guessed[c] == nil {
+				guessed[c] = v
+			}
 			continue
 		}
 		if out[k.Value] != nil {
@@ -203,6 +287,14 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string) map[string
 			continue
 		}
 		out[k.Value] = v
+	}
+	// Read a misspelled key's value as the key it was probably meant to be,
+	// so one typo ("form:") is one error, not also "no from". The spec is
+	// rejected anyway: the unknown key is an error.
+	for k, v := range guessed {
+		if out[k] == nil {
+			out[k] = v
+		}
 	}
 	return out
 }
@@ -268,6 +360,9 @@ func (p *parser) boolean(n *yaml.Node, what string) bool {
 // name reads a required identifier-like name.
 func (p *parser) name(n *yaml.Node, what string) string {
 	v := p.scalar(n, what)
+	if n.Kind != yaml.ScalarNode {
+		return "" // reported by scalar
+	}
 	if v == "" {
 		p.errorf(n, "%s is empty; give it a name", what)
 		return ""
@@ -562,6 +657,7 @@ func (p *parser) message(n *yaml.Node, r *resolver) *Message {
 	} else {
 		msg.Event = r.event(f["event"], "event")
 	}
+	p.messageExt(f, msg, r, &p.vx)
 	return msg
 }
 
@@ -614,6 +710,7 @@ func (p *parser) property(n *yaml.Node, r *resolver) *Property {
 			}
 		}
 	}
+	p.propertyExt(f, pr, r)
 	return pr
 }
 

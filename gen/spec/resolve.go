@@ -47,6 +47,10 @@ func newResolver(p *parser, m *Machine) *resolver {
 				for _, x := range r.groups[s] {
 					members = appendNew(members, x)
 				}
+			case s == g.Name:
+				p.errorf(g.statesNodes[i], "group %q names itself; list its states and earlier groups only", g.Name)
+			case r.isGroup(s):
+				p.errorf(g.statesNodes[i], "group %q names group %q, which is declared after it; move %q above %q (a group may name only states and earlier groups)", g.Name, s, s, g.Name)
 			default:
 				cands := append(append([]string{}, r.states...), groupNames(m)...)
 				p.errorf(g.statesNodes[i], "group %q names unknown state or group %q%s", g.Name, s, orDeclare(suggest(s, cands), "state"))
@@ -77,7 +81,7 @@ func (r *resolver) state(n *yaml.Node, what string) string {
 		return ""
 	}
 	if r.m.StateByName(v) == nil {
-		r.p.errorf(n, "unknown state %q in %s%s", v, what, orDeclare(suggest(v, r.states), "state"))
+		r.p.errorf(n, "unknown state %q in %q%s", v, what, orDeclare(suggest(v, r.states), "state"))
 		return ""
 	}
 	return v
@@ -89,7 +93,7 @@ func (r *resolver) event(n *yaml.Node, what string) string {
 		return ""
 	}
 	if r.m.EventByName(v) == nil {
-		r.p.errorf(n, "unknown event %q in %s%s", v, what, orDeclare(suggest(v, r.events), "event"))
+		r.p.errorf(n, "unknown event %q in %q%s", v, what, orDeclare(suggest(v, r.events), "event"))
 		return ""
 	}
 	return v
@@ -118,7 +122,7 @@ func (r *resolver) stateSet(n *yaml.Node, what string) ([]string, string) {
 			}
 		default:
 			cands := append(append([]string{}, r.states...), groupNames(r.m)...)
-			r.p.errorf(nodes[i], "unknown state or group %q in %s%s", v, what, orDeclare(suggest(v, cands), "state"))
+			r.p.errorf(nodes[i], "unknown state or group %q in %q%s", v, what, orDeclare(suggest(v, cands), "state"))
 		}
 	}
 	return out, strings.Join(names, ", ")
@@ -158,10 +162,10 @@ func (r *resolver) actions(list []Action) []Action {
 }
 
 func (r *resolver) timerEvent(t *Timer) {
-	if t.eventNode == nil {
-		return
+	if t.eventNode == nil || t.eventNode.Kind != yaml.ScalarNode {
+		return // missing, or reported by the parser
 	}
-	e := r.event(t.eventNode, "timer event")
+	e := r.event(t.eventNode, "event")
 	if e == "" {
 		t.Event = ""
 		return
@@ -208,42 +212,105 @@ func (r *resolver) derive() {
 	}
 }
 
-// checkGoNames reports names that would collide once turned into Go identifiers.
+// checkGoNames reports names that would collide once turned into Go
+// identifiers, with each other or with the names the Go emitter (gen/gogen)
+// declares itself; such a spec would generate a package that does not compile.
 func (p *parser) checkGoNames(m *Machine) {
 	type use struct {
-		desc string
-		pos  Pos
+		what, name string // spec element; name "" for the emitter's own
+		desc       string
 	}
-	claim := func(taken map[string]use, prefix, what, name string, pos Pos) {
-		id := GoName(name)
-		if prev, ok := taken[id]; ok {
-			p.errs.add(pos, "%s %q becomes Go name %s%s, as does %s; rename one", what, name, prefix, id, prev.desc)
-			return
+	// claim records that the spec element what/name at pos becomes Go
+	// identifier id in the namespace taken. Exact duplicates are reported by
+	// checkNames, not again here.
+	claim := func(taken map[string]use, id, what, name string, pos Pos) {
+		prev, ok := taken[id]
+		switch {
+		case !ok:
+			taken[id] = use{what: what, name: name, desc: fmt.Sprintf("%s %q at %s", what, name, pos)}
+		case prev.what == what && prev.name == name:
+		case prev.name == "":
+			p.errs.add(pos, "%s %q becomes Go name %s, which the generated code already declares as %s; rename the %s", what, name, id, prev.desc, what)
+		default:
+			p.errs.add(pos, "%s %q becomes Go name %s, as does %s; rename one", what, name, id, prev.desc)
 		}
-		taken[id] = use{desc: fmt.Sprintf("%s %q at %s", what, name, pos), pos: pos}
 	}
-	states := map[string]use{}
+	// Constants: State*, Event* and Timer* from the declarations, next to
+	// the emitter's own package-level names.
+	pkg := map[string]use{
+		"EventKind":   {desc: "the type EventKind"},
+		"GuardSet":    {desc: "the type GuardSet"},
+		"ActionError": {desc: "the type ActionError"},
+	}
 	for _, s := range m.States {
-		claim(states, "State", "state", s.Name, s.Pos)
+		claim(pkg, "State"+GoName(s.Name), "state", s.Name, s.Pos)
 	}
-	events := map[string]use{}
 	for _, e := range m.Events {
-		claim(events, "Event", "event", e.Name, e.Pos)
+		claim(pkg, "Event"+GoName(e.Name), "event", e.Name, e.Pos)
+	}
+	for _, t := range m.Timers {
+		claim(pkg, "Timer"+GoName(t.Name), "timer", t.Name, t.Pos)
+	}
+	// Action* and Guard* constants: two actions (or guards) that collide here
+	// also collide as Handler methods, reported below; check only the
+	// emitter's names, and timer operations (ActionStartT, ActionStopT)
+	// against call actions named like "start_t".
+	for _, a := range m.Actions {
+		if id := "Action" + GoName(a); pkg[id].desc != "" {
+			claim(pkg, id, "action", a, firstActionPos(m, a))
+		}
+	}
+	for _, g := range m.Guards {
+		if id := "Guard" + GoName(g); pkg[id].desc != "" {
+			claim(pkg, id, "guard", g, firstGuardPos(m, g))
+		}
+	}
+	calls := map[string]use{}
+	for _, a := range m.Actions {
+		claim(calls, "Action"+GoName(a), "action", a, firstActionPos(m, a))
+	}
+	for _, a := range allActions(m) {
+		id := "ActionStart" + GoName(a.Name)
+		if a.Kind == ActionStopTimer {
+			id = "ActionStop" + GoName(a.Name)
+		}
+		if c, ok := calls[id]; ok && a.Kind != ActionCall && c.what == "action" {
+			claim(calls, id, "timer action", a.String(), a.Pos)
+		}
+	}
+	// Groups become methods State.InGROUP.
+	groups := map[string]use{}
+	for _, g := range m.Groups {
+		claim(groups, "State.In"+GoName(g.Name), "group", g.Name, g.Pos)
 	}
 	// Actions, guards and durations all become methods of the generated Handler.
 	methods := map[string]use{
-		"StartTimer": {desc: "the built-in Handler method StartTimer"},
-		"StopTimer":  {desc: "the built-in Handler method StopTimer"},
+		"StartTimer": {desc: "the Handler method StartTimer"},
+		"StopTimer":  {desc: "the Handler method StopTimer"},
 	}
 	for _, a := range m.Actions {
-		claim(methods, "", "action", a, firstActionPos(m, a))
+		claim(methods, GoName(a), "action", a, firstActionPos(m, a))
 	}
 	for _, g := range m.Guards {
-		claim(methods, "", "guard", g, firstGuardPos(m, g))
+		claim(methods, GoName(g), "guard", g, firstGuardPos(m, g))
 	}
 	for _, d := range m.Durations {
-		claim(methods, "", "duration", d, firstDurationPos(m, d))
+		claim(methods, GoName(d), "duration", d, firstDurationPos(m, d))
 	}
+}
+
+// allActions returns every action the spec runs, in document order: entry and
+// exit actions of the states, then transition actions.
+func allActions(m *Machine) []Action {
+	var out []Action
+	for _, s := range m.States {
+		out = append(out, s.Entry...)
+		out = append(out, s.Exit...)
+	}
+	for _, t := range m.Transitions {
+		out = append(out, t.Actions...)
+	}
+	return out
 }
 
 func firstDurationPos(m *Machine, name string) Pos {

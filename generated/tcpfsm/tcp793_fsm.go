@@ -106,17 +106,19 @@ const (
 	EventUserTimeout
 	// EventTimeWaitTimeout is TIME_WAIT_TIMEOUT. 2*MSL elapsed in TIME-WAIT (§3.10.8).
 	EventTimeWaitTimeout
+	// EventFinWait2Timeout is FIN_WAIT_2_TIMEOUT. An orphaned connection waited too long in FIN-WAIT-2 (Linux tcp_fin_timeout; not in RFC 9293).
+	EventFinWait2Timeout
 )
 
 // NumEvents is the number of Event values.
-const NumEvents = 20
+const NumEvents = 21
 
 // Events lists every Event in spec order.
-var Events = [NumEvents]Event{EventOpenPassive, EventOpenActive, EventSend, EventReceive, EventClose, EventAbort, EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvSyn, EventRcvSynAck, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout}
+var Events = [NumEvents]Event{EventOpenPassive, EventOpenActive, EventSend, EventReceive, EventClose, EventAbort, EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvSyn, EventRcvSynAck, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout, EventFinWait2Timeout}
 
-const _Event_name = "OPEN_PASSIVEOPEN_ACTIVESENDRECEIVECLOSEABORTRCV_UNACCEPTABLERCV_RSTRCV_RST_IN_WINDOWRCV_SYNRCV_SYN_ACKRCV_BAD_ACKRCV_ACK_OF_SYNRCV_ACKRCV_ACK_OF_FINRCV_DATARCV_FINRTO_TIMEOUTUSER_TIMEOUTTIME_WAIT_TIMEOUT"
+const _Event_name = "OPEN_PASSIVEOPEN_ACTIVESENDRECEIVECLOSEABORTRCV_UNACCEPTABLERCV_RSTRCV_RST_IN_WINDOWRCV_SYNRCV_SYN_ACKRCV_BAD_ACKRCV_ACK_OF_SYNRCV_ACKRCV_ACK_OF_FINRCV_DATARCV_FINRTO_TIMEOUTUSER_TIMEOUTTIME_WAIT_TIMEOUTFIN_WAIT_2_TIMEOUT"
 
-var _Event_index = [...]uint8{0, 12, 23, 27, 34, 39, 44, 60, 67, 84, 91, 102, 113, 127, 134, 148, 156, 163, 174, 186, 203}
+var _Event_index = [...]uint8{0, 12, 23, 27, 34, 39, 44, 60, 67, 84, 91, 102, 113, 127, 134, 148, 156, 163, 174, 186, 203, 221}
 
 // String returns the spec's name for the event.
 func (x Event) String() string {
@@ -139,7 +141,7 @@ const (
 	KindTimer
 )
 
-var _Event_kind = [NumEvents]EventKind{KindUser, KindUser, KindUser, KindUser, KindUser, KindUser, KindInput, KindInput, KindInput, KindInput, KindInput, KindInput, KindInput, KindInput, KindInput, KindInput, KindInput, KindTimer, KindTimer, KindTimer}
+var _Event_kind = [NumEvents]EventKind{KindUser, KindUser, KindUser, KindUser, KindUser, KindUser, KindInput, KindInput, KindInput, KindInput, KindInput, KindInput, KindInput, KindInput, KindInput, KindInput, KindInput, KindTimer, KindTimer, KindTimer, KindTimer}
 
 // Kind returns where the event comes from.
 func (e Event) Kind() EventKind {
@@ -155,6 +157,8 @@ const (
 	ActionDeleteTcb Action = iota
 	// ActionSignalEstablished is signal_established. calls Handler.SignalEstablished.
 	ActionSignalEstablished
+	// ActionArmFinTimeout is arm_fin_timeout. calls Handler.ArmFinTimeout.
+	ActionArmFinTimeout
 	// ActionCreateTcb is create_tcb. calls Handler.CreateTcb.
 	ActionCreateTcb
 	// ActionSndSyn is snd_syn. calls Handler.SndSyn.
@@ -203,6 +207,8 @@ const (
 	ActionStopUserTimeout
 	// ActionStopTimeWait is stop time_wait. stops timer time_wait.
 	ActionStopTimeWait
+	// ActionStopFinWait2 is stop fin_wait_2. stops timer fin_wait_2.
+	ActionStopFinWait2
 	// ActionStartTimeWait is start time_wait. (re)starts timer time_wait.
 	ActionStartTimeWait
 	// ActionStartRetransmit is start retransmit. (re)starts timer retransmit.
@@ -210,14 +216,14 @@ const (
 )
 
 // NumActions is the number of Action values.
-const NumActions = 28
+const NumActions = 30
 
 // Actions lists every Action in spec order.
-var Actions = [NumActions]Action{ActionDeleteTcb, ActionSignalEstablished, ActionCreateTcb, ActionSndSyn, ActionQueueData, ActionUpdateWindow, ActionSignalClosing, ActionQueueFin, ActionSignalReset, ActionSndRst, ActionSndResetReply, ActionInitFromSyn, ActionSndSynAck, ActionSndAck, ActionSignalRefused, ActionReturnToListen, ActionSndChallengeAck, ActionProcessAck, ActionSignalClosed, ActionAcceptData, ActionAcceptFin, ActionRetransmit, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStartTimeWait, ActionStartRetransmit}
+var Actions = [NumActions]Action{ActionDeleteTcb, ActionSignalEstablished, ActionArmFinTimeout, ActionCreateTcb, ActionSndSyn, ActionQueueData, ActionUpdateWindow, ActionSignalClosing, ActionQueueFin, ActionSignalReset, ActionSndRst, ActionSndResetReply, ActionInitFromSyn, ActionSndSynAck, ActionSndAck, ActionSignalRefused, ActionReturnToListen, ActionSndChallengeAck, ActionProcessAck, ActionSignalClosed, ActionAcceptData, ActionAcceptFin, ActionRetransmit, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionStartTimeWait, ActionStartRetransmit}
 
-const _Action_name = "delete_tcbsignal_establishedcreate_tcbsnd_synqueue_dataupdate_windowsignal_closingqueue_finsignal_resetsnd_rstsnd_reset_replyinit_from_synsnd_syn_acksnd_acksignal_refusedreturn_to_listensnd_challenge_ackprocess_acksignal_closedaccept_dataaccept_finretransmitsignal_timeoutstop retransmitstop user_timeoutstop time_waitstart time_waitstart retransmit"
+const _Action_name = "delete_tcbsignal_establishedarm_fin_timeoutcreate_tcbsnd_synqueue_dataupdate_windowsignal_closingqueue_finsignal_resetsnd_rstsnd_reset_replyinit_from_synsnd_syn_acksnd_acksignal_refusedreturn_to_listensnd_challenge_ackprocess_acksignal_closedaccept_dataaccept_finretransmitsignal_timeoutstop retransmitstop user_timeoutstop time_waitstop fin_wait_2start time_waitstart retransmit"
 
-var _Action_index = [...]uint16{0, 10, 28, 38, 45, 55, 68, 82, 91, 103, 110, 125, 138, 149, 156, 170, 186, 203, 214, 227, 238, 248, 258, 272, 287, 304, 318, 333, 349}
+var _Action_index = [...]uint16{0, 10, 28, 43, 53, 60, 70, 83, 97, 106, 118, 125, 140, 153, 164, 171, 185, 201, 218, 229, 242, 253, 263, 273, 287, 302, 319, 333, 348, 363, 379}
 
 // String returns the spec's name for the action.
 func (x Action) String() string {
@@ -285,17 +291,19 @@ const (
 	TimerUserTimeout
 	// TimerTimeWait is time_wait. TIME-WAIT lasts 2*MSL (§3.3.2, §3.10.7.4 eighth).
 	TimerTimeWait
+	// TimerFinWait2 is fin_wait_2. Bounds FIN-WAIT-2 for a connection the user has fully closed (not merely half-closed), so a peer that vanished (its FIN or RST lost, or it gave up) cannot hold it forever; fsmgen verify finds that deadlock without it. Armed by arm_fin_timeout.
+	TimerFinWait2
 )
 
 // NumTimers is the number of Timer values.
-const NumTimers = 3
+const NumTimers = 4
 
 // Timers lists every Timer in spec order.
-var Timers = [NumTimers]Timer{TimerRetransmit, TimerUserTimeout, TimerTimeWait}
+var Timers = [NumTimers]Timer{TimerRetransmit, TimerUserTimeout, TimerTimeWait, TimerFinWait2}
 
-const _Timer_name = "retransmituser_timeouttime_wait"
+const _Timer_name = "retransmituser_timeouttime_waitfin_wait_2"
 
-var _Timer_index = [...]uint8{0, 10, 22, 31}
+var _Timer_index = [...]uint8{0, 10, 22, 31, 41}
 
 // String returns the spec's name for the timer.
 func (x Timer) String() string {
@@ -305,7 +313,7 @@ func (x Timer) String() string {
 	return _Timer_name[_Timer_index[x]:_Timer_index[x+1]]
 }
 
-var _Timer_event = [NumTimers]Event{EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout}
+var _Timer_event = [NumTimers]Event{EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout, EventFinWait2Timeout}
 
 // Event returns the event the timer raises when it expires.
 func (t Timer) Event() Event {
@@ -359,6 +367,8 @@ type Handler interface {
 	DeleteTcb() error
 	// SignalEstablished runs action signal_established.
 	SignalEstablished() error
+	// ArmFinTimeout runs action arm_fin_timeout.
+	ArmFinTimeout() error
 	// CreateTcb runs action create_tcb.
 	CreateTcb() error
 	// SndSyn runs action snd_syn.
@@ -413,6 +423,8 @@ type Handler interface {
 	UserTimeout() time.Duration
 	// TwoMsl is the duration parameter two_msl of the timers that use it.
 	TwoMsl() time.Duration
+	// FinTimeout is the duration parameter fin_timeout of the timers that use it.
+	FinTimeout() time.Duration
 	// StartTimer arms t to expire after d, re-arming it if armed. On expiry the host
 	// fires t.Event().
 	StartTimer(t Timer, d time.Duration)
@@ -434,13 +446,13 @@ type TransitionInfo struct {
 }
 
 // _actions holds every row's action sequence back to back; rows slice it.
-var _actions = [...]Action{ActionCreateTcb, ActionCreateTcb, ActionSndSyn, ActionStartRetransmit, ActionSndSyn, ActionStartRetransmit, ActionQueueData, ActionSndSyn, ActionStartRetransmit, ActionQueueData, ActionQueueData, ActionQueueData, ActionQueueData, ActionUpdateWindow, ActionUpdateWindow, ActionUpdateWindow, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalClosing, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionQueueFin, ActionQueueFin, ActionQueueFin, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndResetReply, ActionSndResetReply, ActionSndResetReply, ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit, ActionSndResetReply, ActionSndResetReply, ActionInitFromSyn, ActionSndAck, ActionSignalEstablished, ActionInitFromSyn, ActionSndSynAck, ActionSndResetReply, ActionSignalRefused, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionReturnToListen, ActionSignalRefused, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionReturnToListen, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionProcessAck, ActionSignalEstablished, ActionSndResetReply, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait, ActionProcessAck, ActionSignalClosed, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionAcceptData, ActionAcceptData, ActionAcceptData, ActionAcceptFin, ActionAcceptFin, ActionAcceptFin, ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait, ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionStartTimeWait, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}
+var _actions = [...]Action{ActionCreateTcb, ActionCreateTcb, ActionSndSyn, ActionStartRetransmit, ActionSndSyn, ActionStartRetransmit, ActionQueueData, ActionSndSyn, ActionStartRetransmit, ActionQueueData, ActionQueueData, ActionQueueData, ActionQueueData, ActionUpdateWindow, ActionUpdateWindow, ActionUpdateWindow, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalClosing, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionQueueFin, ActionQueueFin, ActionQueueFin, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionStopFinWait2, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSndResetReply, ActionSndResetReply, ActionSndResetReply, ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit, ActionSndResetReply, ActionSndResetReply, ActionInitFromSyn, ActionSndAck, ActionSignalEstablished, ActionInitFromSyn, ActionSndSynAck, ActionSndResetReply, ActionSignalRefused, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionReturnToListen, ActionSignalRefused, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionStopFinWait2, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionReturnToListen, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionSndChallengeAck, ActionProcessAck, ActionSignalEstablished, ActionSndResetReply, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionProcessAck, ActionArmFinTimeout, ActionProcessAck, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait, ActionProcessAck, ActionSignalClosed, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionAcceptData, ActionAcceptData, ActionAcceptData, ActionAcceptFin, ActionAcceptFin, ActionAcceptFin, ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait, ActionStopFinWait2, ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait, ActionSndAck, ActionSndAck, ActionSndAck, ActionSndAck, ActionStartTimeWait, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionRetransmit, ActionStartRetransmit, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb, ActionStopFinWait2, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}
 
 // TransitionID indexes Transitions.
 type TransitionID uint16
 
 // NumTransitions is the number of rows in Transitions.
-const NumTransitions = 121
+const NumTransitions = 122
 
 // Transitions is the transition table as data, in spec order.
 var Transitions = [NumTransitions]TransitionInfo{{
@@ -543,7 +555,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RECEIVE / window update",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[16:20:20],
+	Actions:  _actions[16:21:21],
 	Doc:      "§3.10.4 LISTEN: pending RECEIVEs get \"closing\"; delete the TCB.",
 	Event:    EventClose,
 	From:     StateListen,
@@ -552,7 +564,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "CLOSE / delete TCB",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[20:25:25],
+	Actions:  _actions[21:27:27],
 	Doc:      "§3.10.4 SYN-SENT: delete the TCB; queued SENDs and RECEIVEs get \"closing\".",
 	Event:    EventClose,
 	From:     StateSynSent,
@@ -561,7 +573,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "CLOSE / delete TCB",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[25:26:26],
+	Actions:  _actions[27:28:28],
 	Doc:      "§3.10.4 SYN-RECEIVED: send FIN (after any queued data) and enter FIN-WAIT-1.",
 	Event:    EventClose,
 	From:     StateSynReceived,
@@ -570,7 +582,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "CLOSE / snd FIN",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[26:27:27],
+	Actions:  _actions[28:29:29],
 	Doc:      "§3.10.4 ESTABLISHED: queue FIN after pending SENDs; enter FIN-WAIT-1.",
 	Event:    EventClose,
 	From:     StateEstablished,
@@ -579,7 +591,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "CLOSE / snd FIN",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[27:28:28],
+	Actions:  _actions[29:30:30],
 	Doc:      "§3.10.4 CLOSE-WAIT: queue FIN after pending SENDs; enter LAST-ACK.",
 	Event:    EventClose,
 	From:     StateCloseWait,
@@ -588,7 +600,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "CLOSE / snd FIN",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[28:33:33],
+	Actions:  _actions[30:36:36],
 	Doc:      "§3.10.5 LISTEN, SYN-SENT: outstanding calls get \"reset\"; delete the TCB.",
 	Event:    EventAbort,
 	From:     StateListen,
@@ -597,7 +609,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "ABORT",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[33:38:38],
+	Actions:  _actions[36:42:42],
 	Doc:      "§3.10.5 LISTEN, SYN-SENT: outstanding calls get \"reset\"; delete the TCB.",
 	Event:    EventAbort,
 	From:     StateSynSent,
@@ -606,7 +618,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "ABORT",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[38:44:44],
+	Actions:  _actions[42:49:49],
 	Doc:      "§3.10.5: send <SEQ=SND.NXT><CTL=RST>, flush queues, delete the TCB.",
 	Event:    EventAbort,
 	From:     StateSynReceived,
@@ -615,7 +627,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "ABORT / snd RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[44:50:50],
+	Actions:  _actions[49:56:56],
 	Doc:      "§3.10.5: send <SEQ=SND.NXT><CTL=RST>, flush queues, delete the TCB.",
 	Event:    EventAbort,
 	From:     StateEstablished,
@@ -624,7 +636,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "ABORT / snd RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[50:56:56],
+	Actions:  _actions[56:63:63],
 	Doc:      "§3.10.5: send <SEQ=SND.NXT><CTL=RST>, flush queues, delete the TCB.",
 	Event:    EventAbort,
 	From:     StateFinWait1,
@@ -633,7 +645,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "ABORT / snd RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[56:62:62],
+	Actions:  _actions[63:71:71],
 	Doc:      "§3.10.5: send <SEQ=SND.NXT><CTL=RST>, flush queues, delete the TCB.",
 	Event:    EventAbort,
 	From:     StateFinWait2,
@@ -642,7 +654,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "ABORT / snd RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[62:68:68],
+	Actions:  _actions[71:78:78],
 	Doc:      "§3.10.5: send <SEQ=SND.NXT><CTL=RST>, flush queues, delete the TCB.",
 	Event:    EventAbort,
 	From:     StateCloseWait,
@@ -651,7 +663,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "ABORT / snd RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[68:72:72],
+	Actions:  _actions[78:83:83],
 	Doc:      "§3.10.5 CLOSING, LAST-ACK, TIME-WAIT: respond ok, delete the TCB.",
 	Event:    EventAbort,
 	From:     StateClosing,
@@ -660,7 +672,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "ABORT",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[72:76:76],
+	Actions:  _actions[83:88:88],
 	Doc:      "§3.10.5 CLOSING, LAST-ACK, TIME-WAIT: respond ok, delete the TCB.",
 	Event:    EventAbort,
 	From:     StateLastAck,
@@ -669,7 +681,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "ABORT",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[76:80:80],
+	Actions:  _actions[88:93:93],
 	Doc:      "§3.10.5 CLOSING, LAST-ACK, TIME-WAIT: respond ok, delete the TCB.",
 	Event:    EventAbort,
 	From:     StateTimeWait,
@@ -678,7 +690,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "ABORT",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[80:81:81],
+	Actions:  _actions[93:94:94],
 	Doc:      "§3.10.7.1: a segment without RST gets <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.",
 	Event:    EventRcvSyn,
 	From:     StateClosed,
@@ -687,7 +699,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / snd RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[81:82:82],
+	Actions:  _actions[94:95:95],
 	Doc:      "§3.10.7.1: an ACK-bearing segment gets <SEQ=SEG.ACK><CTL=RST>.",
 	Event:    EventRcvSynAck,
 	From:     StateClosed,
@@ -696,7 +708,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN,ACK / snd RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[82:83:83],
+	Actions:  _actions[95:96:96],
 	Doc:      "§3.10.7.1: an ACK-bearing segment gets <SEQ=SEG.ACK><CTL=RST>.",
 	Event:    EventRcvAck,
 	From:     StateClosed,
@@ -705,7 +717,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK / snd RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[83:86:86],
+	Actions:  _actions[96:99:99],
 	Doc:      "§3.10.7.2 third: set RCV.NXT = SEG.SEQ+1, IRS = SEG.SEQ, select ISS, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.",
 	Event:    EventRcvSyn,
 	From:     StateListen,
@@ -714,7 +726,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / snd SYN,ACK",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[86:87:87],
+	Actions:  _actions[99:100:100],
 	Doc:      "§3.10.7.2 second: any ACK in LISTEN is bad; send <SEQ=SEG.ACK><CTL=RST>.",
 	Event:    EventRcvSynAck,
 	From:     StateListen,
@@ -723,7 +735,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK / snd RST",
 	To:       StateListen,
 }, {
-	Actions:  _actions[87:88:88],
+	Actions:  _actions[100:101:101],
 	Doc:      "§3.10.7.2 second: any ACK in LISTEN is bad; send <SEQ=SEG.ACK><CTL=RST>.",
 	Event:    EventRcvBadAck,
 	From:     StateListen,
@@ -732,7 +744,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK / snd RST",
 	To:       StateListen,
 }, {
-	Actions:  _actions[88:91:91],
+	Actions:  _actions[101:104:104],
 	Doc:      "§3.10.7.3 fourth: our SYN is acknowledged; RCV.NXT = SEG.SEQ+1; send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.",
 	Event:    EventRcvSynAck,
 	From:     StateSynSent,
@@ -741,7 +753,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN,ACK / snd ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[91:93:93],
+	Actions:  _actions[104:106:106],
 	Doc:      "§3.10.7.3 fourth: simultaneous open; send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.",
 	Event:    EventRcvSyn,
 	From:     StateSynSent,
@@ -750,7 +762,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / snd SYN,ACK",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[93:94:94],
+	Actions:  _actions[106:107:107],
 	Doc:      "§3.10.7.3 first: SEG.ACK =< ISS or > SND.NXT: send <SEQ=SEG.ACK><CTL=RST>, drop.",
 	Event:    EventRcvBadAck,
 	From:     StateSynSent,
@@ -759,7 +771,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd RST",
 	To:       StateSynSent,
 }, {
-	Actions:  _actions[94:99:99],
+	Actions:  _actions[107:113:113],
 	Doc:      "§3.10.7.3 second: RST with an acceptable ACK: \"error: connection reset\" (refused); delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateSynSent,
@@ -768,7 +780,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[99:100:100],
+	Actions:  _actions[113:114:114],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateSynReceived,
@@ -777,7 +789,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[100:101:101],
+	Actions:  _actions[114:115:115],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateEstablished,
@@ -786,7 +798,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[101:102:102],
+	Actions:  _actions[115:116:116],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateFinWait1,
@@ -795,7 +807,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[102:103:103],
+	Actions:  _actions[116:117:117],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateFinWait2,
@@ -804,7 +816,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[103:104:104],
+	Actions:  _actions[117:118:118],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateCloseWait,
@@ -813,7 +825,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[104:105:105],
+	Actions:  _actions[118:119:119],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateClosing,
@@ -822,7 +834,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[105:106:106],
+	Actions:  _actions[119:120:120],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateLastAck,
@@ -831,7 +843,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[106:107:107],
+	Actions:  _actions[120:121:121],
 	Doc:      "§3.10.7.4 first: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop (RFC 5961 §5.2 for too-old ACKs).",
 	Event:    EventRcvUnacceptable,
 	From:     StateTimeWait,
@@ -840,7 +852,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv unacceptable / snd ACK",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[107:108:108],
+	Actions:  _actions[121:122:122],
 	Doc:      "§3.10.7.4 second, Figure 5 note 1: after a passive OPEN return to LISTEN; the user need not be informed.",
 	Event:    EventRcvRst,
 	From:     StateSynReceived,
@@ -849,7 +861,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST (note 1)",
 	To:       StateListen,
 }, {
-	Actions:  _actions[108:113:113],
+	Actions:  _actions[122:128:128],
 	Doc:      "§3.10.7.4 second: after an active OPEN the connection was refused.",
 	Event:    EventRcvRst,
 	From:     StateSynReceived,
@@ -858,7 +870,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST / refused",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[113:118:118],
+	Actions:  _actions[128:134:134],
 	Doc:      "§3.10.7.4 second, Figure 5 note 3: flush queues, signal \"connection reset\", delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateEstablished,
@@ -867,7 +879,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[118:123:123],
+	Actions:  _actions[134:140:140],
 	Doc:      "§3.10.7.4 second, Figure 5 note 3: flush queues, signal \"connection reset\", delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateFinWait1,
@@ -876,7 +888,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[123:128:128],
+	Actions:  _actions[140:147:147],
 	Doc:      "§3.10.7.4 second, Figure 5 note 3: flush queues, signal \"connection reset\", delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateFinWait2,
@@ -885,7 +897,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[128:133:133],
+	Actions:  _actions[147:153:153],
 	Doc:      "§3.10.7.4 second, Figure 5 note 3: flush queues, signal \"connection reset\", delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateCloseWait,
@@ -894,7 +906,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[133:137:137],
+	Actions:  _actions[153:158:158],
 	Doc:      "§3.10.7.4 second: enter CLOSED and delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateClosing,
@@ -903,7 +915,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[137:141:141],
+	Actions:  _actions[158:163:163],
 	Doc:      "§3.10.7.4 second: enter CLOSED and delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateLastAck,
@@ -912,7 +924,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[141:145:145],
+	Actions:  _actions[163:168:168],
 	Doc:      "§3.10.7.4 second: enter CLOSED and delete the TCB.",
 	Event:    EventRcvRst,
 	From:     StateTimeWait,
@@ -921,7 +933,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[145:146:146],
+	Actions:  _actions[168:169:169],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateSynReceived,
@@ -930,7 +942,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[146:147:147],
+	Actions:  _actions[169:170:170],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateEstablished,
@@ -939,7 +951,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[147:148:148],
+	Actions:  _actions[170:171:171],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateFinWait1,
@@ -948,7 +960,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[148:149:149],
+	Actions:  _actions[171:172:172],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateFinWait2,
@@ -957,7 +969,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[149:150:150],
+	Actions:  _actions[172:173:173],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateCloseWait,
@@ -966,7 +978,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[150:151:151],
+	Actions:  _actions[173:174:174],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateClosing,
@@ -975,7 +987,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[151:152:152],
+	Actions:  _actions[174:175:175],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateLastAck,
@@ -984,7 +996,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[152:153:153],
+	Actions:  _actions[175:176:176],
 	Doc:      "§3.10.7.4 second (3), RFC 5961 §3.2: send a rate-limited challenge ACK and drop.",
 	Event:    EventRcvRstInWindow,
 	From:     StateTimeWait,
@@ -993,7 +1005,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv RST in window / challenge ACK",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[153:154:154],
+	Actions:  _actions[176:177:177],
 	Doc:      "§3.10.7.4 fourth: SYN in SYN-RECEIVED after a passive OPEN returns to LISTEN.",
 	Event:    EventRcvSyn,
 	From:     StateSynReceived,
@@ -1002,7 +1014,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN",
 	To:       StateListen,
 }, {
-	Actions:  _actions[154:155:155],
+	Actions:  _actions[177:178:178],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateSynReceived,
@@ -1011,7 +1023,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[155:156:156],
+	Actions:  _actions[178:179:179],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateEstablished,
@@ -1020,7 +1032,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[156:157:157],
+	Actions:  _actions[179:180:180],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateFinWait1,
@@ -1029,7 +1041,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[157:158:158],
+	Actions:  _actions[180:181:181],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateFinWait2,
@@ -1038,7 +1050,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[158:159:159],
+	Actions:  _actions[181:182:182],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateCloseWait,
@@ -1047,7 +1059,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[159:160:160],
+	Actions:  _actions[182:183:183],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateClosing,
@@ -1056,7 +1068,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[160:161:161],
+	Actions:  _actions[183:184:184],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateLastAck,
@@ -1065,7 +1077,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[161:162:162],
+	Actions:  _actions[184:185:185],
 	Doc:      "§3.10.7.4 fourth, RFC 5961 §4.2: a SYN in a synchronized state gets a rate-limited challenge ACK.",
 	Event:    EventRcvSyn,
 	From:     StateTimeWait,
@@ -1074,7 +1086,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv SYN / challenge ACK",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[162:164:164],
+	Actions:  _actions[185:187:187],
 	Doc:      "§3.10.7.4 fifth: SND.UNA < SEG.ACK =< SND.NXT: enter ESTABLISHED, set SND.WND, WL1, WL2.",
 	Event:    EventRcvAckOfSyn,
 	From:     StateSynReceived,
@@ -1083,7 +1095,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK of SYN",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[164:165:165],
+	Actions:  _actions[187:188:188],
 	Doc:      "§3.10.7.4 fifth: unacceptable ACK in SYN-RECEIVED: send <SEQ=SEG.ACK><CTL=RST>.",
 	Event:    EventRcvBadAck,
 	From:     StateSynReceived,
@@ -1092,7 +1104,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd RST",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[165:166:166],
+	Actions:  _actions[188:189:189],
 	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
 	Event:    EventRcvBadAck,
 	From:     StateEstablished,
@@ -1101,7 +1113,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[166:167:167],
+	Actions:  _actions[189:190:190],
 	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
 	Event:    EventRcvBadAck,
 	From:     StateFinWait1,
@@ -1110,7 +1122,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd ACK",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[167:168:168],
+	Actions:  _actions[190:191:191],
 	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
 	Event:    EventRcvBadAck,
 	From:     StateFinWait2,
@@ -1119,7 +1131,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd ACK",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[168:169:169],
+	Actions:  _actions[191:192:192],
 	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
 	Event:    EventRcvBadAck,
 	From:     StateCloseWait,
@@ -1128,7 +1140,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[169:170:170],
+	Actions:  _actions[192:193:193],
 	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
 	Event:    EventRcvBadAck,
 	From:     StateClosing,
@@ -1137,7 +1149,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[170:171:171],
+	Actions:  _actions[193:194:194],
 	Doc:      "§3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK and drop.",
 	Event:    EventRcvBadAck,
 	From:     StateLastAck,
@@ -1146,7 +1158,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv bad ACK / snd ACK",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[171:172:172],
+	Actions:  _actions[194:195:195],
 	Doc:      "§3.10.7.4 fifth: advance SND.UNA, drop acknowledged data, update the send window (RFC 5681/6582 congestion control).",
 	Event:    EventRcvAck,
 	From:     StateEstablished,
@@ -1155,7 +1167,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[172:173:173],
+	Actions:  _actions[195:196:196],
 	Doc:      "§3.10.7.4 fifth: advance SND.UNA, drop acknowledged data, update the send window (RFC 5681/6582 congestion control).",
 	Event:    EventRcvAck,
 	From:     StateFinWait1,
@@ -1164,7 +1176,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[173:174:174],
+	Actions:  _actions[196:197:197],
 	Doc:      "§3.10.7.4 fifth: advance SND.UNA, drop acknowledged data, update the send window (RFC 5681/6582 congestion control).",
 	Event:    EventRcvAck,
 	From:     StateFinWait2,
@@ -1173,7 +1185,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[174:175:175],
+	Actions:  _actions[197:198:198],
 	Doc:      "§3.10.7.4 fifth: advance SND.UNA, drop acknowledged data, update the send window (RFC 5681/6582 congestion control).",
 	Event:    EventRcvAck,
 	From:     StateCloseWait,
@@ -1182,7 +1194,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[175:176:176],
+	Actions:  _actions[198:199:199],
 	Doc:      "§3.10.7.4 fifth: advance SND.UNA, drop acknowledged data, update the send window (RFC 5681/6582 congestion control).",
 	Event:    EventRcvAck,
 	From:     StateClosing,
@@ -1191,7 +1203,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[176:177:177],
+	Actions:  _actions[199:200:200],
 	Doc:      "§3.10.7.4 fifth: advance SND.UNA, drop acknowledged data, update the send window (RFC 5681/6582 congestion control).",
 	Event:    EventRcvAck,
 	From:     StateLastAck,
@@ -1200,7 +1212,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[177:178:178],
+	Actions:  _actions[200:202:202],
 	Doc:      "§3.10.7.4 fifth, FIN-WAIT-1: our FIN is acknowledged.",
 	Event:    EventRcvAckOfFin,
 	From:     StateFinWait1,
@@ -1209,7 +1221,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK of FIN",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[178:182:182],
+	Actions:  _actions[202:206:206],
 	Doc:      "§3.10.7.4 fifth, CLOSING: our FIN is acknowledged; enter TIME-WAIT.",
 	Event:    EventRcvAckOfFin,
 	From:     StateClosing,
@@ -1218,7 +1230,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK of FIN",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[182:188:188],
+	Actions:  _actions[206:213:213],
 	Doc:      "§3.10.7.4 fifth, LAST-ACK: our FIN is acknowledged; delete the TCB.",
 	Event:    EventRcvAckOfFin,
 	From:     StateLastAck,
@@ -1227,7 +1239,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv ACK of FIN",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[188:189:189],
+	Actions:  _actions[213:214:214],
 	Doc:      "§3.10.7.4 seventh: deliver text, advance RCV.NXT, acknowledge (delayed ACK per RFC 1122 §4.2.3.2).",
 	Event:    EventRcvData,
 	From:     StateEstablished,
@@ -1236,7 +1248,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv data / ACK",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[189:190:190],
+	Actions:  _actions[214:215:215],
 	Doc:      "§3.10.7.4 seventh: deliver text, advance RCV.NXT, acknowledge (delayed ACK per RFC 1122 §4.2.3.2).",
 	Event:    EventRcvData,
 	From:     StateFinWait1,
@@ -1245,7 +1257,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv data / ACK",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[190:191:191],
+	Actions:  _actions[215:216:216],
 	Doc:      "§3.10.7.4 seventh: deliver text, advance RCV.NXT, acknowledge (delayed ACK per RFC 1122 §4.2.3.2).",
 	Event:    EventRcvData,
 	From:     StateFinWait2,
@@ -1254,7 +1266,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv data / ACK",
 	To:       StateFinWait2,
 }, {
-	Actions:  _actions[191:192:192],
+	Actions:  _actions[216:217:217],
 	Doc:      "§3.10.7.4 eighth: advance RCV.NXT over the FIN, acknowledge it, signal \"connection closing\".",
 	Event:    EventRcvFin,
 	From:     StateSynReceived,
@@ -1263,7 +1275,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[192:193:193],
+	Actions:  _actions[217:218:218],
 	Doc:      "§3.10.7.4 eighth: advance RCV.NXT over the FIN, acknowledge it, signal \"connection closing\".",
 	Event:    EventRcvFin,
 	From:     StateEstablished,
@@ -1272,7 +1284,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[193:194:194],
+	Actions:  _actions[218:219:219],
 	Doc:      "§3.10.7.4 eighth, FIN-WAIT-1: our FIN not yet acknowledged: simultaneous close.",
 	Event:    EventRcvFin,
 	From:     StateFinWait1,
@@ -1281,7 +1293,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[194:198:198],
+	Actions:  _actions[219:223:223],
 	Doc:      "§3.10.7.4 eighth, Figure 5 note 2: the FIN also acknowledges our FIN: enter TIME-WAIT.",
 	Event:    EventRcvFin,
 	From:     StateFinWait1,
@@ -1290,7 +1302,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN,ACK of FIN / snd ACK (note 2)",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[198:202:202],
+	Actions:  _actions[223:228:228],
 	Doc:      "§3.10.7.4 eighth, FIN-WAIT-2: enter TIME-WAIT.",
 	Event:    EventRcvFin,
 	From:     StateFinWait2,
@@ -1299,7 +1311,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[202:203:203],
+	Actions:  _actions[228:229:229],
 	Doc:      "§3.10.7.4 eighth: a retransmitted FIN; remain and acknowledge it.",
 	Event:    EventRcvFin,
 	From:     StateCloseWait,
@@ -1308,7 +1320,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[203:204:204],
+	Actions:  _actions[229:230:230],
 	Doc:      "§3.10.7.4 eighth: a retransmitted FIN; remain and acknowledge it.",
 	Event:    EventRcvFin,
 	From:     StateClosing,
@@ -1317,7 +1329,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[204:205:205],
+	Actions:  _actions[230:231:231],
 	Doc:      "§3.10.7.4 eighth: a retransmitted FIN; remain and acknowledge it.",
 	Event:    EventRcvFin,
 	From:     StateLastAck,
@@ -1326,7 +1338,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[205:207:207],
+	Actions:  _actions[231:233:233],
 	Doc:      "§3.10.7.4 eighth, TIME-WAIT: acknowledge the retransmitted FIN and restart the 2 MSL timeout.",
 	Event:    EventRcvFin,
 	From:     StateTimeWait,
@@ -1335,7 +1347,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "rcv FIN / snd ACK, restart 2MSL",
 	To:       StateTimeWait,
 }, {
-	Actions:  _actions[207:209:209],
+	Actions:  _actions[233:235:235],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateSynSent,
@@ -1344,7 +1356,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateSynSent,
 }, {
-	Actions:  _actions[209:211:211],
+	Actions:  _actions[235:237:237],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateSynReceived,
@@ -1353,7 +1365,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateSynReceived,
 }, {
-	Actions:  _actions[211:213:213],
+	Actions:  _actions[237:239:239],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateEstablished,
@@ -1362,7 +1374,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateEstablished,
 }, {
-	Actions:  _actions[213:215:215],
+	Actions:  _actions[239:241:241],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateFinWait1,
@@ -1371,7 +1383,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateFinWait1,
 }, {
-	Actions:  _actions[215:217:217],
+	Actions:  _actions[241:243:243],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateCloseWait,
@@ -1380,7 +1392,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateCloseWait,
 }, {
-	Actions:  _actions[217:219:219],
+	Actions:  _actions[243:245:245],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateClosing,
@@ -1389,7 +1401,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateClosing,
 }, {
-	Actions:  _actions[219:221:221],
+	Actions:  _actions[245:247:247],
 	Doc:      "§3.10.8: resend the front of the retransmission queue and back off the timer (RFC 6298 §5.5).",
 	Event:    EventRtoTimeout,
 	From:     StateLastAck,
@@ -1398,7 +1410,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO / retransmit",
 	To:       StateLastAck,
 }, {
-	Actions:  _actions[221:226:226],
+	Actions:  _actions[247:253:253],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateSynSent,
@@ -1407,7 +1419,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[226:231:231],
+	Actions:  _actions[253:259:259],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateSynReceived,
@@ -1416,7 +1428,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[231:236:236],
+	Actions:  _actions[259:265:265],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateEstablished,
@@ -1425,7 +1437,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[236:241:241],
+	Actions:  _actions[265:271:271],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateFinWait1,
@@ -1434,7 +1446,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[241:246:246],
+	Actions:  _actions[271:277:277],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateCloseWait,
@@ -1443,7 +1455,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[246:251:251],
+	Actions:  _actions[277:283:283],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateClosing,
@@ -1452,7 +1464,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[251:256:256],
+	Actions:  _actions[283:289:289],
 	Doc:      "§3.8.3: R2 exceeded: abort the connection (RFC 1122 §4.2.3.5).",
 	Event:    EventRtoTimeout,
 	From:     StateLastAck,
@@ -1461,7 +1473,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "RTO, retries exhausted",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[256:261:261],
+	Actions:  _actions[289:295:295],
 	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateSynSent,
@@ -1470,7 +1482,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[261:266:266],
+	Actions:  _actions[295:301:301],
 	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateSynReceived,
@@ -1479,7 +1491,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[266:271:271],
+	Actions:  _actions[301:307:307],
 	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateEstablished,
@@ -1488,7 +1500,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[271:276:276],
+	Actions:  _actions[307:313:313],
 	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateFinWait1,
@@ -1497,7 +1509,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[276:281:281],
+	Actions:  _actions[313:319:319],
 	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateCloseWait,
@@ -1506,7 +1518,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[281:286:286],
+	Actions:  _actions[319:325:325],
 	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateClosing,
@@ -1515,7 +1527,7 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[286:291:291],
+	Actions:  _actions[325:331:331],
 	Doc:      "§3.10.8: flush queues, signal \"connection aborted due to user timeout\", delete the TCB. The timer runs only while a SYN, data or FIN is unacknowledged (RFC 5482).",
 	Event:    EventUserTimeout,
 	From:     StateLastAck,
@@ -1524,13 +1536,22 @@ var Transitions = [NumTransitions]TransitionInfo{{
 	Label:    "user timeout",
 	To:       StateClosed,
 }, {
-	Actions:  _actions[291:295:295],
+	Actions:  _actions[331:336:336],
 	Doc:      "§3.10.8: the time-wait timeout deletes the TCB.",
 	Event:    EventTimeWaitTimeout,
 	From:     StateTimeWait,
 	Guard:    "",
 	Internal: false,
 	Label:    "Timeout=2MSL / delete TCB",
+	To:       StateClosed,
+}, {
+	Actions:  _actions[336:342:342],
+	Doc:      "RFC 9293 defines no FIN-WAIT-2 timeout; an orphaned connection gives up waiting for the peer's FIN (Linux tcp_fin_timeout).",
+	Event:    EventFinWait2Timeout,
+	From:     StateFinWait2,
+	Guard:    "",
+	Internal: false,
+	Label:    "FIN-WAIT-2 timeout / delete TCB",
 	To:       StateClosed,
 }}
 
@@ -1571,12 +1592,12 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventOpenActive:
 			return StateSynSent, _actions[1:4:4], 1, Taken
 		case EventRcvSyn:
-			return StateClosed, _actions[80:81:81], 26, Taken
+			return StateClosed, _actions[93:94:94], 26, Taken
 		case EventRcvSynAck:
-			return StateClosed, _actions[81:82:82], 27, Taken
+			return StateClosed, _actions[94:95:95], 27, Taken
 		case EventRcvAck:
-			return StateClosed, _actions[82:83:83], 28, Taken
-		case EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout:
+			return StateClosed, _actions[95:96:96], 28, Taken
+		case EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return s, nil, 0, Ignored
 		}
 	case StateListen:
@@ -1586,16 +1607,16 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventSend:
 			return StateSynSent, _actions[6:9:9], 3, Taken
 		case EventClose:
-			return StateClosed, _actions[16:20:20], 11, Taken
+			return StateClosed, _actions[16:21:21], 11, Taken
 		case EventAbort:
-			return StateClosed, _actions[28:33:33], 16, Taken
+			return StateClosed, _actions[30:36:36], 16, Taken
 		case EventRcvSyn:
-			return StateSynReceived, _actions[83:86:86], 29, Taken
+			return StateSynReceived, _actions[96:99:99], 29, Taken
 		case EventRcvSynAck:
-			return StateListen, _actions[86:87:87], 30, Taken
+			return StateListen, _actions[99:100:100], 30, Taken
 		case EventRcvBadAck:
-			return StateListen, _actions[87:88:88], 31, Taken
-		case EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout:
+			return StateListen, _actions[100:101:101], 31, Taken
+		case EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return s, nil, 0, Ignored
 		}
 	case StateSynSent:
@@ -1603,28 +1624,28 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventSend:
 			return StateSynSent, _actions[9:10:10], 4, Taken
 		case EventClose:
-			return StateClosed, _actions[20:25:25], 12, Taken
+			return StateClosed, _actions[21:27:27], 12, Taken
 		case EventAbort:
-			return StateClosed, _actions[33:38:38], 17, Taken
+			return StateClosed, _actions[36:42:42], 17, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[94:99:99], 35, Taken
+			return StateClosed, _actions[107:113:113], 35, Taken
 		case EventRcvSyn:
-			return StateSynReceived, _actions[91:93:93], 33, Taken
+			return StateSynReceived, _actions[104:106:106], 33, Taken
 		case EventRcvSynAck:
-			return StateEstablished, _actions[88:91:91], 32, Taken
+			return StateEstablished, _actions[101:104:104], 32, Taken
 		case EventRcvBadAck:
-			return StateSynSent, _actions[93:94:94], 34, Taken
+			return StateSynSent, _actions[106:107:107], 34, Taken
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateSynSent, _actions[207:209:209], 99, Taken
+				return StateSynSent, _actions[233:235:235], 99, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[221:226:226], 106, Taken
+				return StateClosed, _actions[247:253:253], 106, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[256:261:261], 113, Taken
-		case EventRcvUnacceptable, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventTimeWaitTimeout:
+			return StateClosed, _actions[289:295:295], 113, Taken
+		case EventRcvUnacceptable, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return s, nil, 0, Ignored
 		}
 	case StateSynReceived:
@@ -1632,46 +1653,46 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventSend:
 			return StateSynReceived, _actions[10:11:11], 5, Taken
 		case EventClose:
-			return StateFinWait1, _actions[25:26:26], 13, Taken
+			return StateFinWait1, _actions[27:28:28], 13, Taken
 		case EventAbort:
-			return StateClosed, _actions[38:44:44], 18, Taken
+			return StateClosed, _actions[42:49:49], 18, Taken
 		case EventRcvUnacceptable:
-			return StateSynReceived, _actions[99:100:100], 36, Taken
+			return StateSynReceived, _actions[113:114:114], 36, Taken
 		case EventRcvRst:
 			if g.Has(GuardPassive) {
-				return StateListen, _actions[107:108:108], 44, Taken
+				return StateListen, _actions[121:122:122], 44, Taken
 			}
 			if !g.Has(GuardPassive) {
-				return StateClosed, _actions[108:113:113], 45, Taken
+				return StateClosed, _actions[122:128:128], 45, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventRcvRstInWindow:
-			return StateSynReceived, _actions[145:146:146], 53, Taken
+			return StateSynReceived, _actions[168:169:169], 53, Taken
 		case EventRcvSyn:
 			if g.Has(GuardPassive) {
-				return StateListen, _actions[153:154:154], 61, Taken
+				return StateListen, _actions[176:177:177], 61, Taken
 			}
 			if !g.Has(GuardPassive) {
-				return StateSynReceived, _actions[154:155:155], 62, Taken
+				return StateSynReceived, _actions[177:178:178], 62, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventRcvBadAck:
-			return StateSynReceived, _actions[164:165:165], 71, Taken
+			return StateSynReceived, _actions[187:188:188], 71, Taken
 		case EventRcvAckOfSyn:
-			return StateEstablished, _actions[162:164:164], 70, Taken
+			return StateEstablished, _actions[185:187:187], 70, Taken
 		case EventRcvFin:
-			return StateCloseWait, _actions[191:192:192], 90, Taken
+			return StateCloseWait, _actions[216:217:217], 90, Taken
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateSynReceived, _actions[209:211:211], 100, Taken
+				return StateSynReceived, _actions[235:237:237], 100, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[226:231:231], 107, Taken
+				return StateClosed, _actions[253:259:259], 107, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[261:266:266], 114, Taken
-		case EventRcvSynAck, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout:
+			return StateClosed, _actions[295:301:301], 114, Taken
+		case EventRcvSynAck, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return s, nil, 0, Ignored
 		}
 	case StateEstablished:
@@ -1681,36 +1702,36 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventReceive:
 			return StateEstablished, _actions[13:14:14], 8, Taken
 		case EventClose:
-			return StateFinWait1, _actions[26:27:27], 14, Taken
+			return StateFinWait1, _actions[28:29:29], 14, Taken
 		case EventAbort:
-			return StateClosed, _actions[44:50:50], 19, Taken
+			return StateClosed, _actions[49:56:56], 19, Taken
 		case EventRcvUnacceptable:
-			return StateEstablished, _actions[100:101:101], 37, Taken
+			return StateEstablished, _actions[114:115:115], 37, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[113:118:118], 46, Taken
+			return StateClosed, _actions[128:134:134], 46, Taken
 		case EventRcvRstInWindow:
-			return StateEstablished, _actions[146:147:147], 54, Taken
+			return StateEstablished, _actions[169:170:170], 54, Taken
 		case EventRcvSyn:
-			return StateEstablished, _actions[155:156:156], 63, Taken
+			return StateEstablished, _actions[178:179:179], 63, Taken
 		case EventRcvBadAck:
-			return StateEstablished, _actions[165:166:166], 72, Taken
+			return StateEstablished, _actions[188:189:189], 72, Taken
 		case EventRcvAck:
-			return StateEstablished, _actions[171:172:172], 78, Taken
+			return StateEstablished, _actions[194:195:195], 78, Taken
 		case EventRcvData:
-			return StateEstablished, _actions[188:189:189], 87, Taken
+			return StateEstablished, _actions[213:214:214], 87, Taken
 		case EventRcvFin:
-			return StateCloseWait, _actions[192:193:193], 91, Taken
+			return StateCloseWait, _actions[217:218:218], 91, Taken
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateEstablished, _actions[211:213:213], 101, Taken
+				return StateEstablished, _actions[237:239:239], 101, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[231:236:236], 108, Taken
+				return StateClosed, _actions[259:265:265], 108, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[266:271:271], 115, Taken
-		case EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventTimeWaitTimeout:
+			return StateClosed, _actions[301:307:307], 115, Taken
+		case EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return s, nil, 0, Ignored
 		}
 	case StateFinWait1:
@@ -1718,42 +1739,42 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventReceive:
 			return StateFinWait1, _actions[14:15:15], 9, Taken
 		case EventAbort:
-			return StateClosed, _actions[50:56:56], 20, Taken
+			return StateClosed, _actions[56:63:63], 20, Taken
 		case EventRcvUnacceptable:
-			return StateFinWait1, _actions[101:102:102], 38, Taken
+			return StateFinWait1, _actions[115:116:116], 38, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[118:123:123], 47, Taken
+			return StateClosed, _actions[134:140:140], 47, Taken
 		case EventRcvRstInWindow:
-			return StateFinWait1, _actions[147:148:148], 55, Taken
+			return StateFinWait1, _actions[170:171:171], 55, Taken
 		case EventRcvSyn:
-			return StateFinWait1, _actions[156:157:157], 64, Taken
+			return StateFinWait1, _actions[179:180:180], 64, Taken
 		case EventRcvBadAck:
-			return StateFinWait1, _actions[166:167:167], 73, Taken
+			return StateFinWait1, _actions[189:190:190], 73, Taken
 		case EventRcvAck:
-			return StateFinWait1, _actions[172:173:173], 79, Taken
+			return StateFinWait1, _actions[195:196:196], 79, Taken
 		case EventRcvAckOfFin:
-			return StateFinWait2, _actions[177:178:178], 84, Taken
+			return StateFinWait2, _actions[200:202:202], 84, Taken
 		case EventRcvData:
-			return StateFinWait1, _actions[189:190:190], 88, Taken
+			return StateFinWait1, _actions[214:215:215], 88, Taken
 		case EventRcvFin:
 			if !g.Has(GuardFinAcked) {
-				return StateClosing, _actions[193:194:194], 92, Taken
+				return StateClosing, _actions[218:219:219], 92, Taken
 			}
 			if g.Has(GuardFinAcked) {
-				return StateTimeWait, _actions[194:198:198], 93, Taken
+				return StateTimeWait, _actions[219:223:223], 93, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateFinWait1, _actions[213:215:215], 102, Taken
+				return StateFinWait1, _actions[239:241:241], 102, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[236:241:241], 109, Taken
+				return StateClosed, _actions[265:271:271], 109, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[271:276:276], 116, Taken
-		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventTimeWaitTimeout:
+			return StateClosed, _actions[307:313:313], 116, Taken
+		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return s, nil, 0, Ignored
 		}
 	case StateFinWait2:
@@ -1761,23 +1782,25 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventReceive:
 			return StateFinWait2, _actions[15:16:16], 10, Taken
 		case EventAbort:
-			return StateClosed, _actions[56:62:62], 21, Taken
+			return StateClosed, _actions[63:71:71], 21, Taken
 		case EventRcvUnacceptable:
-			return StateFinWait2, _actions[102:103:103], 39, Taken
+			return StateFinWait2, _actions[116:117:117], 39, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[123:128:128], 48, Taken
+			return StateClosed, _actions[140:147:147], 48, Taken
 		case EventRcvRstInWindow:
-			return StateFinWait2, _actions[148:149:149], 56, Taken
+			return StateFinWait2, _actions[171:172:172], 56, Taken
 		case EventRcvSyn:
-			return StateFinWait2, _actions[157:158:158], 65, Taken
+			return StateFinWait2, _actions[180:181:181], 65, Taken
 		case EventRcvBadAck:
-			return StateFinWait2, _actions[167:168:168], 74, Taken
+			return StateFinWait2, _actions[190:191:191], 74, Taken
 		case EventRcvAck:
-			return StateFinWait2, _actions[173:174:174], 80, Taken
+			return StateFinWait2, _actions[196:197:197], 80, Taken
 		case EventRcvData:
-			return StateFinWait2, _actions[190:191:191], 89, Taken
+			return StateFinWait2, _actions[215:216:216], 89, Taken
 		case EventRcvFin:
-			return StateTimeWait, _actions[198:202:202], 94, Taken
+			return StateTimeWait, _actions[223:228:228], 94, Taken
+		case EventFinWait2Timeout:
+			return StateClosed, _actions[336:342:342], 121, Taken
 		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout:
 			return s, nil, 0, Ignored
 		}
@@ -1786,119 +1809,119 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventSend:
 			return StateCloseWait, _actions[12:13:13], 7, Taken
 		case EventClose:
-			return StateLastAck, _actions[27:28:28], 15, Taken
+			return StateLastAck, _actions[29:30:30], 15, Taken
 		case EventAbort:
-			return StateClosed, _actions[62:68:68], 22, Taken
+			return StateClosed, _actions[71:78:78], 22, Taken
 		case EventRcvUnacceptable:
-			return StateCloseWait, _actions[103:104:104], 40, Taken
+			return StateCloseWait, _actions[117:118:118], 40, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[128:133:133], 49, Taken
+			return StateClosed, _actions[147:153:153], 49, Taken
 		case EventRcvRstInWindow:
-			return StateCloseWait, _actions[149:150:150], 57, Taken
+			return StateCloseWait, _actions[172:173:173], 57, Taken
 		case EventRcvSyn:
-			return StateCloseWait, _actions[158:159:159], 66, Taken
+			return StateCloseWait, _actions[181:182:182], 66, Taken
 		case EventRcvBadAck:
-			return StateCloseWait, _actions[168:169:169], 75, Taken
+			return StateCloseWait, _actions[191:192:192], 75, Taken
 		case EventRcvAck:
-			return StateCloseWait, _actions[174:175:175], 81, Taken
+			return StateCloseWait, _actions[197:198:198], 81, Taken
 		case EventRcvFin:
-			return StateCloseWait, _actions[202:203:203], 95, Taken
+			return StateCloseWait, _actions[228:229:229], 95, Taken
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateCloseWait, _actions[215:217:217], 103, Taken
+				return StateCloseWait, _actions[241:243:243], 103, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[241:246:246], 110, Taken
+				return StateClosed, _actions[271:277:277], 110, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[276:281:281], 117, Taken
-		case EventReceive, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout:
+			return StateClosed, _actions[313:319:319], 117, Taken
+		case EventReceive, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return s, nil, 0, Ignored
 		}
 	case StateClosing:
 		switch e {
 		case EventAbort:
-			return StateClosed, _actions[68:72:72], 23, Taken
+			return StateClosed, _actions[78:83:83], 23, Taken
 		case EventRcvUnacceptable:
-			return StateClosing, _actions[104:105:105], 41, Taken
+			return StateClosing, _actions[118:119:119], 41, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[133:137:137], 50, Taken
+			return StateClosed, _actions[153:158:158], 50, Taken
 		case EventRcvRstInWindow:
-			return StateClosing, _actions[150:151:151], 58, Taken
+			return StateClosing, _actions[173:174:174], 58, Taken
 		case EventRcvSyn:
-			return StateClosing, _actions[159:160:160], 67, Taken
+			return StateClosing, _actions[182:183:183], 67, Taken
 		case EventRcvBadAck:
-			return StateClosing, _actions[169:170:170], 76, Taken
+			return StateClosing, _actions[192:193:193], 76, Taken
 		case EventRcvAck:
-			return StateClosing, _actions[175:176:176], 82, Taken
+			return StateClosing, _actions[198:199:199], 82, Taken
 		case EventRcvAckOfFin:
-			return StateTimeWait, _actions[178:182:182], 85, Taken
+			return StateTimeWait, _actions[202:206:206], 85, Taken
 		case EventRcvFin:
-			return StateClosing, _actions[203:204:204], 96, Taken
+			return StateClosing, _actions[229:230:230], 96, Taken
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateClosing, _actions[217:219:219], 104, Taken
+				return StateClosing, _actions[243:245:245], 104, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[246:251:251], 111, Taken
+				return StateClosed, _actions[277:283:283], 111, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[281:286:286], 118, Taken
-		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout:
+			return StateClosed, _actions[319:325:325], 118, Taken
+		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return s, nil, 0, Ignored
 		}
 	case StateLastAck:
 		switch e {
 		case EventAbort:
-			return StateClosed, _actions[72:76:76], 24, Taken
+			return StateClosed, _actions[83:88:88], 24, Taken
 		case EventRcvUnacceptable:
-			return StateLastAck, _actions[105:106:106], 42, Taken
+			return StateLastAck, _actions[119:120:120], 42, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[137:141:141], 51, Taken
+			return StateClosed, _actions[158:163:163], 51, Taken
 		case EventRcvRstInWindow:
-			return StateLastAck, _actions[151:152:152], 59, Taken
+			return StateLastAck, _actions[174:175:175], 59, Taken
 		case EventRcvSyn:
-			return StateLastAck, _actions[160:161:161], 68, Taken
+			return StateLastAck, _actions[183:184:184], 68, Taken
 		case EventRcvBadAck:
-			return StateLastAck, _actions[170:171:171], 77, Taken
+			return StateLastAck, _actions[193:194:194], 77, Taken
 		case EventRcvAck:
-			return StateLastAck, _actions[176:177:177], 83, Taken
+			return StateLastAck, _actions[199:200:200], 83, Taken
 		case EventRcvAckOfFin:
-			return StateClosed, _actions[182:188:188], 86, Taken
+			return StateClosed, _actions[206:213:213], 86, Taken
 		case EventRcvFin:
-			return StateLastAck, _actions[204:205:205], 97, Taken
+			return StateLastAck, _actions[230:231:231], 97, Taken
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
-				return StateLastAck, _actions[219:221:221], 105, Taken
+				return StateLastAck, _actions[245:247:247], 105, Taken
 			}
 			if g.Has(GuardRetriesExhausted) {
-				return StateClosed, _actions[251:256:256], 112, Taken
+				return StateClosed, _actions[283:289:289], 112, Taken
 			}
 			return s, nil, 0, Rejected
 		case EventUserTimeout:
-			return StateClosed, _actions[286:291:291], 119, Taken
-		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout:
+			return StateClosed, _actions[325:331:331], 119, Taken
+		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return s, nil, 0, Ignored
 		}
 	case StateTimeWait:
 		switch e {
 		case EventAbort:
-			return StateClosed, _actions[76:80:80], 25, Taken
+			return StateClosed, _actions[88:93:93], 25, Taken
 		case EventRcvUnacceptable:
-			return StateTimeWait, _actions[106:107:107], 43, Taken
+			return StateTimeWait, _actions[120:121:121], 43, Taken
 		case EventRcvRst:
-			return StateClosed, _actions[141:145:145], 52, Taken
+			return StateClosed, _actions[163:168:168], 52, Taken
 		case EventRcvRstInWindow:
-			return StateTimeWait, _actions[152:153:153], 60, Taken
+			return StateTimeWait, _actions[175:176:176], 60, Taken
 		case EventRcvSyn:
-			return StateTimeWait, _actions[161:162:162], 69, Taken
+			return StateTimeWait, _actions[184:185:185], 69, Taken
 		case EventRcvFin:
-			return StateTimeWait, _actions[205:207:207], 98, Taken
+			return StateTimeWait, _actions[231:233:233], 98, Taken
 		case EventTimeWaitTimeout:
-			return StateClosed, _actions[291:295:295], 120, Taken
-		case EventReceive, EventClose, EventRcvSynAck, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRtoTimeout, EventUserTimeout:
+			return StateClosed, _actions[331:336:336], 120, Taken
+		case EventReceive, EventClose, EventRcvSynAck, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRtoTimeout, EventUserTimeout, EventFinWait2Timeout:
 			return s, nil, 0, Ignored
 		}
 	}
@@ -2145,7 +2168,7 @@ func (m *Machine) dispatch(e Event) error {
 				m.observer(StateClosed, e, StateClosed, 28)
 			}
 			return nil
-		case EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout:
+		case EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return nil
 		}
 	case StateListen:
@@ -2178,6 +2201,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2193,6 +2217,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2229,7 +2254,7 @@ func (m *Machine) dispatch(e Event) error {
 				m.observer(StateListen, e, StateListen, 31)
 			}
 			return nil
-		case EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout:
+		case EventRcvUnacceptable, EventRcvRst, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return nil
 		}
 	case StateSynSent:
@@ -2250,6 +2275,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2265,6 +2291,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2280,6 +2307,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2341,6 +2369,7 @@ func (m *Machine) dispatch(e Event) error {
 				h.StopTimer(TimerRetransmit)
 				h.StopTimer(TimerUserTimeout)
 				h.StopTimer(TimerTimeWait)
+				h.StopTimer(TimerFinWait2)
 				if err := h.DeleteTcb(); err != nil {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
@@ -2358,6 +2387,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2365,7 +2395,7 @@ func (m *Machine) dispatch(e Event) error {
 				m.observer(StateSynSent, e, StateClosed, 113)
 			}
 			return nil
-		case EventRcvUnacceptable, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventTimeWaitTimeout:
+		case EventRcvUnacceptable, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return nil
 		}
 	case StateSynReceived:
@@ -2398,6 +2428,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2432,6 +2463,7 @@ func (m *Machine) dispatch(e Event) error {
 				h.StopTimer(TimerRetransmit)
 				h.StopTimer(TimerUserTimeout)
 				h.StopTimer(TimerTimeWait)
+				h.StopTimer(TimerFinWait2)
 				if err := h.DeleteTcb(); err != nil {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
@@ -2518,6 +2550,7 @@ func (m *Machine) dispatch(e Event) error {
 				h.StopTimer(TimerRetransmit)
 				h.StopTimer(TimerUserTimeout)
 				h.StopTimer(TimerTimeWait)
+				h.StopTimer(TimerFinWait2)
 				if err := h.DeleteTcb(); err != nil {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
@@ -2535,6 +2568,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2542,7 +2576,7 @@ func (m *Machine) dispatch(e Event) error {
 				m.observer(StateSynReceived, e, StateClosed, 114)
 			}
 			return nil
-		case EventRcvSynAck, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout:
+		case EventRcvSynAck, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return nil
 		}
 	case StateEstablished:
@@ -2583,6 +2617,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2606,6 +2641,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2681,6 +2717,7 @@ func (m *Machine) dispatch(e Event) error {
 				h.StopTimer(TimerRetransmit)
 				h.StopTimer(TimerUserTimeout)
 				h.StopTimer(TimerTimeWait)
+				h.StopTimer(TimerFinWait2)
 				if err := h.DeleteTcb(); err != nil {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
@@ -2698,6 +2735,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2705,7 +2743,7 @@ func (m *Machine) dispatch(e Event) error {
 				m.observer(StateEstablished, e, StateClosed, 115)
 			}
 			return nil
-		case EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventTimeWaitTimeout:
+		case EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return nil
 		}
 	case StateFinWait1:
@@ -2729,6 +2767,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2752,6 +2791,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2796,6 +2836,9 @@ func (m *Machine) dispatch(e Event) error {
 				return m.fail(e, ActionProcessAck, err)
 			}
 			m.state = StateFinWait2
+			if err := h.ArmFinTimeout(); err != nil {
+				return m.fail(e, ActionArmFinTimeout, err)
+			}
 			if m.observer != nil {
 				m.observer(StateFinWait1, e, StateFinWait2, 84)
 			}
@@ -2852,6 +2895,7 @@ func (m *Machine) dispatch(e Event) error {
 				h.StopTimer(TimerRetransmit)
 				h.StopTimer(TimerUserTimeout)
 				h.StopTimer(TimerTimeWait)
+				h.StopTimer(TimerFinWait2)
 				if err := h.DeleteTcb(); err != nil {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
@@ -2869,6 +2913,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2876,7 +2921,7 @@ func (m *Machine) dispatch(e Event) error {
 				m.observer(StateFinWait1, e, StateClosed, 116)
 			}
 			return nil
-		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventTimeWaitTimeout:
+		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return nil
 		}
 	case StateFinWait2:
@@ -2890,6 +2935,7 @@ func (m *Machine) dispatch(e Event) error {
 			}
 			return nil
 		case EventAbort:
+			h.StopTimer(TimerFinWait2)
 			if err := h.SndRst(); err != nil {
 				return m.fail(e, ActionSndRst, err)
 			}
@@ -2900,6 +2946,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2916,6 +2963,7 @@ func (m *Machine) dispatch(e Event) error {
 			}
 			return nil
 		case EventRcvRst:
+			h.StopTimer(TimerFinWait2)
 			if err := h.SignalReset(); err != nil {
 				return m.fail(e, ActionSignalReset, err)
 			}
@@ -2923,6 +2971,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -2971,6 +3020,7 @@ func (m *Machine) dispatch(e Event) error {
 			}
 			return nil
 		case EventRcvFin:
+			h.StopTimer(TimerFinWait2)
 			if err := h.AcceptFin(); err != nil {
 				return m.fail(e, ActionAcceptFin, err)
 			}
@@ -2980,6 +3030,20 @@ func (m *Machine) dispatch(e Event) error {
 			h.StartTimer(TimerTimeWait, h.TwoMsl())
 			if m.observer != nil {
 				m.observer(StateFinWait2, e, StateTimeWait, 94)
+			}
+			return nil
+		case EventFinWait2Timeout:
+			h.StopTimer(TimerFinWait2)
+			m.state = StateClosed
+			h.StopTimer(TimerRetransmit)
+			h.StopTimer(TimerUserTimeout)
+			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
+			if err := h.DeleteTcb(); err != nil {
+				return m.fail(e, ActionDeleteTcb, err)
+			}
+			if m.observer != nil {
+				m.observer(StateFinWait2, e, StateClosed, 121)
 			}
 			return nil
 		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRtoTimeout, EventUserTimeout, EventTimeWaitTimeout:
@@ -3015,6 +3079,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3038,6 +3103,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3104,6 +3170,7 @@ func (m *Machine) dispatch(e Event) error {
 				h.StopTimer(TimerRetransmit)
 				h.StopTimer(TimerUserTimeout)
 				h.StopTimer(TimerTimeWait)
+				h.StopTimer(TimerFinWait2)
 				if err := h.DeleteTcb(); err != nil {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
@@ -3121,6 +3188,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3128,7 +3196,7 @@ func (m *Machine) dispatch(e Event) error {
 				m.observer(StateCloseWait, e, StateClosed, 117)
 			}
 			return nil
-		case EventReceive, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout:
+		case EventReceive, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return nil
 		}
 	case StateClosing:
@@ -3138,6 +3206,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3158,6 +3227,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3236,6 +3306,7 @@ func (m *Machine) dispatch(e Event) error {
 				h.StopTimer(TimerRetransmit)
 				h.StopTimer(TimerUserTimeout)
 				h.StopTimer(TimerTimeWait)
+				h.StopTimer(TimerFinWait2)
 				if err := h.DeleteTcb(); err != nil {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
@@ -3253,6 +3324,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3260,7 +3332,7 @@ func (m *Machine) dispatch(e Event) error {
 				m.observer(StateClosing, e, StateClosed, 118)
 			}
 			return nil
-		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout:
+		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return nil
 		}
 	case StateLastAck:
@@ -3270,6 +3342,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3290,6 +3363,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3340,6 +3414,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3374,6 +3449,7 @@ func (m *Machine) dispatch(e Event) error {
 				h.StopTimer(TimerRetransmit)
 				h.StopTimer(TimerUserTimeout)
 				h.StopTimer(TimerTimeWait)
+				h.StopTimer(TimerFinWait2)
 				if err := h.DeleteTcb(); err != nil {
 					return m.fail(e, ActionDeleteTcb, err)
 				}
@@ -3391,6 +3467,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3398,7 +3475,7 @@ func (m *Machine) dispatch(e Event) error {
 				m.observer(StateLastAck, e, StateClosed, 119)
 			}
 			return nil
-		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout:
+		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout, EventFinWait2Timeout:
 			return nil
 		}
 	case StateTimeWait:
@@ -3408,6 +3485,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3428,6 +3506,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3465,6 +3544,7 @@ func (m *Machine) dispatch(e Event) error {
 			h.StopTimer(TimerRetransmit)
 			h.StopTimer(TimerUserTimeout)
 			h.StopTimer(TimerTimeWait)
+			h.StopTimer(TimerFinWait2)
 			if err := h.DeleteTcb(); err != nil {
 				return m.fail(e, ActionDeleteTcb, err)
 			}
@@ -3472,7 +3552,7 @@ func (m *Machine) dispatch(e Event) error {
 				m.observer(StateTimeWait, e, StateClosed, 120)
 			}
 			return nil
-		case EventReceive, EventClose, EventRcvSynAck, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRtoTimeout, EventUserTimeout:
+		case EventReceive, EventClose, EventRcvSynAck, EventRcvBadAck, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRtoTimeout, EventUserTimeout, EventFinWait2Timeout:
 			return nil
 		}
 	}
@@ -3513,5 +3593,6 @@ func _() {
 	_ = x[EventRtoTimeout-17]
 	_ = x[EventUserTimeout-18]
 	_ = x[EventTimeWaitTimeout-19]
-	_ = x[NumTransitions-121]
+	_ = x[EventFinWait2Timeout-20]
+	_ = x[NumTransitions-122]
 }

@@ -25,248 +25,248 @@ var pathsCases = []struct {
 	name  string
 	steps []pathsStep
 }{
-	// CLOSED --OPEN_PASSIVE--> LISTEN (row 0, tcp793.yaml:100:5)
+	// CLOSED --OPEN_PASSIVE--> LISTEN (row 0, tcp793.yaml:104:5)
 	{"000_CLOSED_OPEN_PASSIVE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 	}},
-	// CLOSED --OPEN_ACTIVE--> SYN-SENT (row 1, tcp793.yaml:101:5)
+	// CLOSED --OPEN_ACTIVE--> SYN-SENT (row 1, tcp793.yaml:105:5)
 	{"001_CLOSED_OPEN_ACTIVE", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 	}},
-	// LISTEN --OPEN_ACTIVE--> SYN-SENT (row 2, tcp793.yaml:102:5)
+	// LISTEN --OPEN_ACTIVE--> SYN-SENT (row 2, tcp793.yaml:106:5)
 	{"002_LISTEN_OPEN_ACTIVE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventOpenActive, 0, StateSynSent, 2, []Action{ActionSndSyn, ActionStartRetransmit}},
 	}},
-	// LISTEN --SEND--> SYN-SENT (row 3, tcp793.yaml:103:5)
+	// LISTEN --SEND--> SYN-SENT (row 3, tcp793.yaml:107:5)
 	{"003_LISTEN_SEND", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventSend, 0, StateSynSent, 3, []Action{ActionQueueData, ActionSndSyn, ActionStartRetransmit}},
 	}},
-	// SYN-SENT --SEND--> SYN-SENT (internal) (row 4, tcp793.yaml:104:5)
+	// SYN-SENT --SEND--> SYN-SENT (internal) (row 4, tcp793.yaml:108:5)
 	{"004_SYN-SENT_SEND", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventSend, 0, StateSynSent, 4, []Action{ActionQueueData}},
 	}},
-	// SYN-RECEIVED --SEND--> SYN-RECEIVED (internal) (row 5, tcp793.yaml:104:5)
+	// SYN-RECEIVED --SEND--> SYN-RECEIVED (internal) (row 5, tcp793.yaml:108:5)
 	{"005_SYN-RECEIVED_SEND", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventSend, 0, StateSynReceived, 5, []Action{ActionQueueData}},
 	}},
-	// ESTABLISHED --SEND--> ESTABLISHED (internal) (row 6, tcp793.yaml:104:5)
+	// ESTABLISHED --SEND--> ESTABLISHED (internal) (row 6, tcp793.yaml:108:5)
 	{"006_ESTABLISHED_SEND", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
 		{EventSend, 0, StateEstablished, 6, []Action{ActionQueueData}},
 	}},
-	// CLOSE-WAIT --SEND--> CLOSE-WAIT (internal) (row 7, tcp793.yaml:104:5)
+	// CLOSE-WAIT --SEND--> CLOSE-WAIT (internal) (row 7, tcp793.yaml:108:5)
 	{"007_CLOSE-WAIT_SEND", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventSend, 0, StateCloseWait, 7, []Action{ActionQueueData}},
 	}},
-	// ESTABLISHED --RECEIVE--> ESTABLISHED (internal) (row 8, tcp793.yaml:105:5)
+	// ESTABLISHED --RECEIVE--> ESTABLISHED (internal) (row 8, tcp793.yaml:109:5)
 	{"008_ESTABLISHED_RECEIVE", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
 		{EventReceive, 0, StateEstablished, 8, []Action{ActionUpdateWindow}},
 	}},
-	// FIN-WAIT-1 --RECEIVE--> FIN-WAIT-1 (internal) (row 9, tcp793.yaml:105:5)
+	// FIN-WAIT-1 --RECEIVE--> FIN-WAIT-1 (internal) (row 9, tcp793.yaml:109:5)
 	{"009_FIN-WAIT-1_RECEIVE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventReceive, 0, StateFinWait1, 9, []Action{ActionUpdateWindow}},
 	}},
-	// FIN-WAIT-2 --RECEIVE--> FIN-WAIT-2 (internal) (row 10, tcp793.yaml:105:5)
+	// FIN-WAIT-2 --RECEIVE--> FIN-WAIT-2 (internal) (row 10, tcp793.yaml:109:5)
 	{"010_FIN-WAIT-2_RECEIVE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck}},
+		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck, ActionArmFinTimeout}},
 		{EventReceive, 0, StateFinWait2, 10, []Action{ActionUpdateWindow}},
 	}},
-	// LISTEN --CLOSE--> CLOSED (row 11, tcp793.yaml:106:5)
+	// LISTEN --CLOSE--> CLOSED (row 11, tcp793.yaml:110:5)
 	{"011_LISTEN_CLOSE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
-		{EventClose, 0, StateClosed, 11, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventClose, 0, StateClosed, 11, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// SYN-SENT --CLOSE--> CLOSED (row 12, tcp793.yaml:107:5)
+	// SYN-SENT --CLOSE--> CLOSED (row 12, tcp793.yaml:111:5)
 	{"012_SYN-SENT_CLOSE", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
-		{EventClose, 0, StateClosed, 12, []Action{ActionSignalClosing, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventClose, 0, StateClosed, 12, []Action{ActionSignalClosing, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// SYN-RECEIVED --CLOSE--> FIN-WAIT-1 (row 13, tcp793.yaml:108:5)
+	// SYN-RECEIVED --CLOSE--> FIN-WAIT-1 (row 13, tcp793.yaml:112:5)
 	{"013_SYN-RECEIVED_CLOSE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 	}},
-	// ESTABLISHED --CLOSE--> FIN-WAIT-1 (row 14, tcp793.yaml:109:5)
+	// ESTABLISHED --CLOSE--> FIN-WAIT-1 (row 14, tcp793.yaml:113:5)
 	{"014_ESTABLISHED_CLOSE", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
 		{EventClose, 0, StateFinWait1, 14, []Action{ActionQueueFin}},
 	}},
-	// CLOSE-WAIT --CLOSE--> LAST-ACK (row 15, tcp793.yaml:110:5)
+	// CLOSE-WAIT --CLOSE--> LAST-ACK (row 15, tcp793.yaml:114:5)
 	{"015_CLOSE-WAIT_CLOSE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
 	}},
-	// LISTEN --ABORT--> CLOSED (row 16, tcp793.yaml:111:5)
+	// LISTEN --ABORT--> CLOSED (row 16, tcp793.yaml:115:5)
 	{"016_LISTEN_ABORT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
-		{EventAbort, 0, StateClosed, 16, []Action{ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventAbort, 0, StateClosed, 16, []Action{ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// SYN-SENT --ABORT--> CLOSED (row 17, tcp793.yaml:111:5)
+	// SYN-SENT --ABORT--> CLOSED (row 17, tcp793.yaml:115:5)
 	{"017_SYN-SENT_ABORT", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
-		{EventAbort, 0, StateClosed, 17, []Action{ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventAbort, 0, StateClosed, 17, []Action{ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// SYN-RECEIVED --ABORT--> CLOSED (row 18, tcp793.yaml:112:5)
+	// SYN-RECEIVED --ABORT--> CLOSED (row 18, tcp793.yaml:116:5)
 	{"018_SYN-RECEIVED_ABORT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
-		{EventAbort, 0, StateClosed, 18, []Action{ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventAbort, 0, StateClosed, 18, []Action{ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// ESTABLISHED --ABORT--> CLOSED (row 19, tcp793.yaml:112:5)
+	// ESTABLISHED --ABORT--> CLOSED (row 19, tcp793.yaml:116:5)
 	{"019_ESTABLISHED_ABORT", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
-		{EventAbort, 0, StateClosed, 19, []Action{ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventAbort, 0, StateClosed, 19, []Action{ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// FIN-WAIT-1 --ABORT--> CLOSED (row 20, tcp793.yaml:112:5)
+	// FIN-WAIT-1 --ABORT--> CLOSED (row 20, tcp793.yaml:116:5)
 	{"020_FIN-WAIT-1_ABORT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventAbort, 0, StateClosed, 20, []Action{ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventAbort, 0, StateClosed, 20, []Action{ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// FIN-WAIT-2 --ABORT--> CLOSED (row 21, tcp793.yaml:112:5)
+	// FIN-WAIT-2 --ABORT--> CLOSED (row 21, tcp793.yaml:116:5)
 	{"021_FIN-WAIT-2_ABORT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck}},
-		{EventAbort, 0, StateClosed, 21, []Action{ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck, ActionArmFinTimeout}},
+		{EventAbort, 0, StateClosed, 21, []Action{ActionStopFinWait2, ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// CLOSE-WAIT --ABORT--> CLOSED (row 22, tcp793.yaml:112:5)
+	// CLOSE-WAIT --ABORT--> CLOSED (row 22, tcp793.yaml:116:5)
 	{"022_CLOSE-WAIT_ABORT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
-		{EventAbort, 0, StateClosed, 22, []Action{ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventAbort, 0, StateClosed, 22, []Action{ActionSndRst, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// CLOSING --ABORT--> CLOSED (row 23, tcp793.yaml:113:5)
+	// CLOSING --ABORT--> CLOSED (row 23, tcp793.yaml:117:5)
 	{"023_CLOSING_ABORT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
-		{EventAbort, 0, StateClosed, 23, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventAbort, 0, StateClosed, 23, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// LAST-ACK --ABORT--> CLOSED (row 24, tcp793.yaml:113:5)
+	// LAST-ACK --ABORT--> CLOSED (row 24, tcp793.yaml:117:5)
 	{"024_LAST-ACK_ABORT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
-		{EventAbort, 0, StateClosed, 24, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventAbort, 0, StateClosed, 24, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// TIME-WAIT --ABORT--> CLOSED (row 25, tcp793.yaml:113:5)
+	// TIME-WAIT --ABORT--> CLOSED (row 25, tcp793.yaml:117:5)
 	{"025_TIME-WAIT_ABORT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvFin, pathsGuards(GuardFinAcked), StateTimeWait, 93, []Action{ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait}},
-		{EventAbort, 0, StateClosed, 25, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventAbort, 0, StateClosed, 25, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// CLOSED --RCV_SYN--> CLOSED (internal) (row 26, tcp793.yaml:116:5)
+	// CLOSED --RCV_SYN--> CLOSED (internal) (row 26, tcp793.yaml:120:5)
 	{"026_CLOSED_RCV_SYN", []pathsStep{
 		{EventRcvSyn, 0, StateClosed, 26, []Action{ActionSndResetReply}},
 	}},
-	// CLOSED --RCV_SYN_ACK--> CLOSED (internal) (row 27, tcp793.yaml:117:5)
+	// CLOSED --RCV_SYN_ACK--> CLOSED (internal) (row 27, tcp793.yaml:121:5)
 	{"027_CLOSED_RCV_SYN_ACK", []pathsStep{
 		{EventRcvSynAck, 0, StateClosed, 27, []Action{ActionSndResetReply}},
 	}},
-	// CLOSED --RCV_ACK--> CLOSED (internal) (row 28, tcp793.yaml:118:5)
+	// CLOSED --RCV_ACK--> CLOSED (internal) (row 28, tcp793.yaml:122:5)
 	{"028_CLOSED_RCV_ACK", []pathsStep{
 		{EventRcvAck, 0, StateClosed, 28, []Action{ActionSndResetReply}},
 	}},
-	// LISTEN --RCV_SYN--> SYN-RECEIVED (row 29, tcp793.yaml:121:5)
+	// LISTEN --RCV_SYN--> SYN-RECEIVED (row 29, tcp793.yaml:125:5)
 	{"029_LISTEN_RCV_SYN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 	}},
-	// LISTEN --RCV_SYN_ACK--> LISTEN (internal) (row 30, tcp793.yaml:122:25)
+	// LISTEN --RCV_SYN_ACK--> LISTEN (internal) (row 30, tcp793.yaml:126:25)
 	{"030_LISTEN_RCV_SYN_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSynAck, 0, StateListen, 30, []Action{ActionSndResetReply}},
 	}},
-	// LISTEN --RCV_BAD_ACK--> LISTEN (internal) (row 31, tcp793.yaml:122:38)
+	// LISTEN --RCV_BAD_ACK--> LISTEN (internal) (row 31, tcp793.yaml:126:38)
 	{"031_LISTEN_RCV_BAD_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvBadAck, 0, StateListen, 31, []Action{ActionSndResetReply}},
 	}},
-	// SYN-SENT --RCV_SYN_ACK--> ESTABLISHED (row 32, tcp793.yaml:125:5)
+	// SYN-SENT --RCV_SYN_ACK--> ESTABLISHED (row 32, tcp793.yaml:129:5)
 	{"032_SYN-SENT_RCV_SYN_ACK", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
 	}},
-	// SYN-SENT --RCV_SYN--> SYN-RECEIVED (row 33, tcp793.yaml:126:5)
+	// SYN-SENT --RCV_SYN--> SYN-RECEIVED (row 33, tcp793.yaml:130:5)
 	{"033_SYN-SENT_RCV_SYN", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSyn, 0, StateSynReceived, 33, []Action{ActionInitFromSyn, ActionSndSynAck}},
 	}},
-	// SYN-SENT --RCV_BAD_ACK--> SYN-SENT (internal) (row 34, tcp793.yaml:127:5)
+	// SYN-SENT --RCV_BAD_ACK--> SYN-SENT (internal) (row 34, tcp793.yaml:131:5)
 	{"034_SYN-SENT_RCV_BAD_ACK", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvBadAck, 0, StateSynSent, 34, []Action{ActionSndResetReply}},
 	}},
-	// SYN-SENT --RCV_RST--> CLOSED (row 35, tcp793.yaml:128:5)
+	// SYN-SENT --RCV_RST--> CLOSED (row 35, tcp793.yaml:132:5)
 	{"035_SYN-SENT_RCV_RST", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
-		{EventRcvRst, 0, StateClosed, 35, []Action{ActionSignalRefused, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRcvRst, 0, StateClosed, 35, []Action{ActionSignalRefused, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// SYN-RECEIVED --RCV_UNACCEPTABLE--> SYN-RECEIVED (internal) (row 36, tcp793.yaml:131:5)
+	// SYN-RECEIVED --RCV_UNACCEPTABLE--> SYN-RECEIVED (internal) (row 36, tcp793.yaml:135:5)
 	{"036_SYN-RECEIVED_RCV_UNACCEPTABLE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvUnacceptable, 0, StateSynReceived, 36, []Action{ActionSndAck}},
 	}},
-	// ESTABLISHED --RCV_UNACCEPTABLE--> ESTABLISHED (internal) (row 37, tcp793.yaml:131:5)
+	// ESTABLISHED --RCV_UNACCEPTABLE--> ESTABLISHED (internal) (row 37, tcp793.yaml:135:5)
 	{"037_ESTABLISHED_RCV_UNACCEPTABLE", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
 		{EventRcvUnacceptable, 0, StateEstablished, 37, []Action{ActionSndAck}},
 	}},
-	// FIN-WAIT-1 --RCV_UNACCEPTABLE--> FIN-WAIT-1 (internal) (row 38, tcp793.yaml:131:5)
+	// FIN-WAIT-1 --RCV_UNACCEPTABLE--> FIN-WAIT-1 (internal) (row 38, tcp793.yaml:135:5)
 	{"038_FIN-WAIT-1_RCV_UNACCEPTABLE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvUnacceptable, 0, StateFinWait1, 38, []Action{ActionSndAck}},
 	}},
-	// FIN-WAIT-2 --RCV_UNACCEPTABLE--> FIN-WAIT-2 (internal) (row 39, tcp793.yaml:131:5)
+	// FIN-WAIT-2 --RCV_UNACCEPTABLE--> FIN-WAIT-2 (internal) (row 39, tcp793.yaml:135:5)
 	{"039_FIN-WAIT-2_RCV_UNACCEPTABLE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck}},
+		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck, ActionArmFinTimeout}},
 		{EventRcvUnacceptable, 0, StateFinWait2, 39, []Action{ActionSndAck}},
 	}},
-	// CLOSE-WAIT --RCV_UNACCEPTABLE--> CLOSE-WAIT (internal) (row 40, tcp793.yaml:131:5)
+	// CLOSE-WAIT --RCV_UNACCEPTABLE--> CLOSE-WAIT (internal) (row 40, tcp793.yaml:135:5)
 	{"040_CLOSE-WAIT_RCV_UNACCEPTABLE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventRcvUnacceptable, 0, StateCloseWait, 40, []Action{ActionSndAck}},
 	}},
-	// CLOSING --RCV_UNACCEPTABLE--> CLOSING (internal) (row 41, tcp793.yaml:131:5)
+	// CLOSING --RCV_UNACCEPTABLE--> CLOSING (internal) (row 41, tcp793.yaml:135:5)
 	{"041_CLOSING_RCV_UNACCEPTABLE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -274,7 +274,7 @@ var pathsCases = []struct {
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
 		{EventRcvUnacceptable, 0, StateClosing, 41, []Action{ActionSndAck}},
 	}},
-	// LAST-ACK --RCV_UNACCEPTABLE--> LAST-ACK (internal) (row 42, tcp793.yaml:131:5)
+	// LAST-ACK --RCV_UNACCEPTABLE--> LAST-ACK (internal) (row 42, tcp793.yaml:135:5)
 	{"042_LAST-ACK_RCV_UNACCEPTABLE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -282,7 +282,7 @@ var pathsCases = []struct {
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
 		{EventRcvUnacceptable, 0, StateLastAck, 42, []Action{ActionSndAck}},
 	}},
-	// TIME-WAIT --RCV_UNACCEPTABLE--> TIME-WAIT (internal) (row 43, tcp793.yaml:131:5)
+	// TIME-WAIT --RCV_UNACCEPTABLE--> TIME-WAIT (internal) (row 43, tcp793.yaml:135:5)
 	{"043_TIME-WAIT_RCV_UNACCEPTABLE", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -290,105 +290,105 @@ var pathsCases = []struct {
 		{EventRcvFin, pathsGuards(GuardFinAcked), StateTimeWait, 93, []Action{ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait}},
 		{EventRcvUnacceptable, 0, StateTimeWait, 43, []Action{ActionSndAck}},
 	}},
-	// SYN-RECEIVED --RCV_RST [passive]--> LISTEN (row 44, tcp793.yaml:132:5)
+	// SYN-RECEIVED --RCV_RST [passive]--> LISTEN (row 44, tcp793.yaml:136:5)
 	{"044_SYN-RECEIVED_RCV_RST", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvRst, pathsGuards(GuardPassive), StateListen, 44, []Action{ActionReturnToListen}},
 	}},
-	// SYN-RECEIVED --RCV_RST [!passive]--> CLOSED (row 45, tcp793.yaml:133:5)
+	// SYN-RECEIVED --RCV_RST [!passive]--> CLOSED (row 45, tcp793.yaml:137:5)
 	{"045_SYN-RECEIVED_RCV_RST", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
-		{EventRcvRst, 0, StateClosed, 45, []Action{ActionSignalRefused, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRcvRst, 0, StateClosed, 45, []Action{ActionSignalRefused, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// ESTABLISHED --RCV_RST--> CLOSED (row 46, tcp793.yaml:134:5)
+	// ESTABLISHED --RCV_RST--> CLOSED (row 46, tcp793.yaml:138:5)
 	{"046_ESTABLISHED_RCV_RST", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
-		{EventRcvRst, 0, StateClosed, 46, []Action{ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRcvRst, 0, StateClosed, 46, []Action{ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// FIN-WAIT-1 --RCV_RST--> CLOSED (row 47, tcp793.yaml:134:5)
+	// FIN-WAIT-1 --RCV_RST--> CLOSED (row 47, tcp793.yaml:138:5)
 	{"047_FIN-WAIT-1_RCV_RST", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRcvRst, 0, StateClosed, 47, []Action{ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRcvRst, 0, StateClosed, 47, []Action{ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// FIN-WAIT-2 --RCV_RST--> CLOSED (row 48, tcp793.yaml:134:5)
+	// FIN-WAIT-2 --RCV_RST--> CLOSED (row 48, tcp793.yaml:138:5)
 	{"048_FIN-WAIT-2_RCV_RST", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck}},
-		{EventRcvRst, 0, StateClosed, 48, []Action{ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck, ActionArmFinTimeout}},
+		{EventRcvRst, 0, StateClosed, 48, []Action{ActionStopFinWait2, ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// CLOSE-WAIT --RCV_RST--> CLOSED (row 49, tcp793.yaml:134:5)
+	// CLOSE-WAIT --RCV_RST--> CLOSED (row 49, tcp793.yaml:138:5)
 	{"049_CLOSE-WAIT_RCV_RST", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
-		{EventRcvRst, 0, StateClosed, 49, []Action{ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRcvRst, 0, StateClosed, 49, []Action{ActionSignalReset, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// CLOSING --RCV_RST--> CLOSED (row 50, tcp793.yaml:135:5)
+	// CLOSING --RCV_RST--> CLOSED (row 50, tcp793.yaml:139:5)
 	{"050_CLOSING_RCV_RST", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
-		{EventRcvRst, 0, StateClosed, 50, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRcvRst, 0, StateClosed, 50, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// LAST-ACK --RCV_RST--> CLOSED (row 51, tcp793.yaml:135:5)
+	// LAST-ACK --RCV_RST--> CLOSED (row 51, tcp793.yaml:139:5)
 	{"051_LAST-ACK_RCV_RST", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
-		{EventRcvRst, 0, StateClosed, 51, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRcvRst, 0, StateClosed, 51, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// TIME-WAIT --RCV_RST--> CLOSED (row 52, tcp793.yaml:135:5)
+	// TIME-WAIT --RCV_RST--> CLOSED (row 52, tcp793.yaml:139:5)
 	{"052_TIME-WAIT_RCV_RST", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvFin, pathsGuards(GuardFinAcked), StateTimeWait, 93, []Action{ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait}},
-		{EventRcvRst, 0, StateClosed, 52, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRcvRst, 0, StateClosed, 52, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// SYN-RECEIVED --RCV_RST_IN_WINDOW--> SYN-RECEIVED (internal) (row 53, tcp793.yaml:136:5)
+	// SYN-RECEIVED --RCV_RST_IN_WINDOW--> SYN-RECEIVED (internal) (row 53, tcp793.yaml:140:5)
 	{"053_SYN-RECEIVED_RCV_RST_IN_WINDOW", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvRstInWindow, 0, StateSynReceived, 53, []Action{ActionSndChallengeAck}},
 	}},
-	// ESTABLISHED --RCV_RST_IN_WINDOW--> ESTABLISHED (internal) (row 54, tcp793.yaml:136:5)
+	// ESTABLISHED --RCV_RST_IN_WINDOW--> ESTABLISHED (internal) (row 54, tcp793.yaml:140:5)
 	{"054_ESTABLISHED_RCV_RST_IN_WINDOW", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
 		{EventRcvRstInWindow, 0, StateEstablished, 54, []Action{ActionSndChallengeAck}},
 	}},
-	// FIN-WAIT-1 --RCV_RST_IN_WINDOW--> FIN-WAIT-1 (internal) (row 55, tcp793.yaml:136:5)
+	// FIN-WAIT-1 --RCV_RST_IN_WINDOW--> FIN-WAIT-1 (internal) (row 55, tcp793.yaml:140:5)
 	{"055_FIN-WAIT-1_RCV_RST_IN_WINDOW", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvRstInWindow, 0, StateFinWait1, 55, []Action{ActionSndChallengeAck}},
 	}},
-	// FIN-WAIT-2 --RCV_RST_IN_WINDOW--> FIN-WAIT-2 (internal) (row 56, tcp793.yaml:136:5)
+	// FIN-WAIT-2 --RCV_RST_IN_WINDOW--> FIN-WAIT-2 (internal) (row 56, tcp793.yaml:140:5)
 	{"056_FIN-WAIT-2_RCV_RST_IN_WINDOW", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck}},
+		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck, ActionArmFinTimeout}},
 		{EventRcvRstInWindow, 0, StateFinWait2, 56, []Action{ActionSndChallengeAck}},
 	}},
-	// CLOSE-WAIT --RCV_RST_IN_WINDOW--> CLOSE-WAIT (internal) (row 57, tcp793.yaml:136:5)
+	// CLOSE-WAIT --RCV_RST_IN_WINDOW--> CLOSE-WAIT (internal) (row 57, tcp793.yaml:140:5)
 	{"057_CLOSE-WAIT_RCV_RST_IN_WINDOW", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventRcvRstInWindow, 0, StateCloseWait, 57, []Action{ActionSndChallengeAck}},
 	}},
-	// CLOSING --RCV_RST_IN_WINDOW--> CLOSING (internal) (row 58, tcp793.yaml:136:5)
+	// CLOSING --RCV_RST_IN_WINDOW--> CLOSING (internal) (row 58, tcp793.yaml:140:5)
 	{"058_CLOSING_RCV_RST_IN_WINDOW", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -396,7 +396,7 @@ var pathsCases = []struct {
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
 		{EventRcvRstInWindow, 0, StateClosing, 58, []Action{ActionSndChallengeAck}},
 	}},
-	// LAST-ACK --RCV_RST_IN_WINDOW--> LAST-ACK (internal) (row 59, tcp793.yaml:136:5)
+	// LAST-ACK --RCV_RST_IN_WINDOW--> LAST-ACK (internal) (row 59, tcp793.yaml:140:5)
 	{"059_LAST-ACK_RCV_RST_IN_WINDOW", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -404,7 +404,7 @@ var pathsCases = []struct {
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
 		{EventRcvRstInWindow, 0, StateLastAck, 59, []Action{ActionSndChallengeAck}},
 	}},
-	// TIME-WAIT --RCV_RST_IN_WINDOW--> TIME-WAIT (internal) (row 60, tcp793.yaml:136:5)
+	// TIME-WAIT --RCV_RST_IN_WINDOW--> TIME-WAIT (internal) (row 60, tcp793.yaml:140:5)
 	{"060_TIME-WAIT_RCV_RST_IN_WINDOW", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -412,47 +412,47 @@ var pathsCases = []struct {
 		{EventRcvFin, pathsGuards(GuardFinAcked), StateTimeWait, 93, []Action{ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait}},
 		{EventRcvRstInWindow, 0, StateTimeWait, 60, []Action{ActionSndChallengeAck}},
 	}},
-	// SYN-RECEIVED --RCV_SYN [passive]--> LISTEN (row 61, tcp793.yaml:137:5)
+	// SYN-RECEIVED --RCV_SYN [passive]--> LISTEN (row 61, tcp793.yaml:141:5)
 	{"061_SYN-RECEIVED_RCV_SYN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvSyn, pathsGuards(GuardPassive), StateListen, 61, []Action{ActionReturnToListen}},
 	}},
-	// SYN-RECEIVED --RCV_SYN [!passive]--> SYN-RECEIVED (internal) (row 62, tcp793.yaml:138:5)
+	// SYN-RECEIVED --RCV_SYN [!passive]--> SYN-RECEIVED (internal) (row 62, tcp793.yaml:142:5)
 	{"062_SYN-RECEIVED_RCV_SYN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvSyn, 0, StateSynReceived, 62, []Action{ActionSndChallengeAck}},
 	}},
-	// ESTABLISHED --RCV_SYN--> ESTABLISHED (internal) (row 63, tcp793.yaml:139:5)
+	// ESTABLISHED --RCV_SYN--> ESTABLISHED (internal) (row 63, tcp793.yaml:143:5)
 	{"063_ESTABLISHED_RCV_SYN", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
 		{EventRcvSyn, 0, StateEstablished, 63, []Action{ActionSndChallengeAck}},
 	}},
-	// FIN-WAIT-1 --RCV_SYN--> FIN-WAIT-1 (internal) (row 64, tcp793.yaml:139:5)
+	// FIN-WAIT-1 --RCV_SYN--> FIN-WAIT-1 (internal) (row 64, tcp793.yaml:143:5)
 	{"064_FIN-WAIT-1_RCV_SYN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvSyn, 0, StateFinWait1, 64, []Action{ActionSndChallengeAck}},
 	}},
-	// FIN-WAIT-2 --RCV_SYN--> FIN-WAIT-2 (internal) (row 65, tcp793.yaml:139:5)
+	// FIN-WAIT-2 --RCV_SYN--> FIN-WAIT-2 (internal) (row 65, tcp793.yaml:143:5)
 	{"065_FIN-WAIT-2_RCV_SYN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck}},
+		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck, ActionArmFinTimeout}},
 		{EventRcvSyn, 0, StateFinWait2, 65, []Action{ActionSndChallengeAck}},
 	}},
-	// CLOSE-WAIT --RCV_SYN--> CLOSE-WAIT (internal) (row 66, tcp793.yaml:139:5)
+	// CLOSE-WAIT --RCV_SYN--> CLOSE-WAIT (internal) (row 66, tcp793.yaml:143:5)
 	{"066_CLOSE-WAIT_RCV_SYN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventRcvSyn, 0, StateCloseWait, 66, []Action{ActionSndChallengeAck}},
 	}},
-	// CLOSING --RCV_SYN--> CLOSING (internal) (row 67, tcp793.yaml:139:5)
+	// CLOSING --RCV_SYN--> CLOSING (internal) (row 67, tcp793.yaml:143:5)
 	{"067_CLOSING_RCV_SYN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -460,7 +460,7 @@ var pathsCases = []struct {
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
 		{EventRcvSyn, 0, StateClosing, 67, []Action{ActionSndChallengeAck}},
 	}},
-	// LAST-ACK --RCV_SYN--> LAST-ACK (internal) (row 68, tcp793.yaml:139:5)
+	// LAST-ACK --RCV_SYN--> LAST-ACK (internal) (row 68, tcp793.yaml:143:5)
 	{"068_LAST-ACK_RCV_SYN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -468,7 +468,7 @@ var pathsCases = []struct {
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
 		{EventRcvSyn, 0, StateLastAck, 68, []Action{ActionSndChallengeAck}},
 	}},
-	// TIME-WAIT --RCV_SYN--> TIME-WAIT (internal) (row 69, tcp793.yaml:139:5)
+	// TIME-WAIT --RCV_SYN--> TIME-WAIT (internal) (row 69, tcp793.yaml:143:5)
 	{"069_TIME-WAIT_RCV_SYN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -476,47 +476,47 @@ var pathsCases = []struct {
 		{EventRcvFin, pathsGuards(GuardFinAcked), StateTimeWait, 93, []Action{ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait}},
 		{EventRcvSyn, 0, StateTimeWait, 69, []Action{ActionSndChallengeAck}},
 	}},
-	// SYN-RECEIVED --RCV_ACK_OF_SYN--> ESTABLISHED (row 70, tcp793.yaml:140:5)
+	// SYN-RECEIVED --RCV_ACK_OF_SYN--> ESTABLISHED (row 70, tcp793.yaml:144:5)
 	{"070_SYN-RECEIVED_RCV_ACK_OF_SYN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvAckOfSyn, 0, StateEstablished, 70, []Action{ActionProcessAck, ActionSignalEstablished}},
 	}},
-	// SYN-RECEIVED --RCV_BAD_ACK--> SYN-RECEIVED (internal) (row 71, tcp793.yaml:141:5)
+	// SYN-RECEIVED --RCV_BAD_ACK--> SYN-RECEIVED (internal) (row 71, tcp793.yaml:145:5)
 	{"071_SYN-RECEIVED_RCV_BAD_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvBadAck, 0, StateSynReceived, 71, []Action{ActionSndResetReply}},
 	}},
-	// ESTABLISHED --RCV_BAD_ACK--> ESTABLISHED (internal) (row 72, tcp793.yaml:142:5)
+	// ESTABLISHED --RCV_BAD_ACK--> ESTABLISHED (internal) (row 72, tcp793.yaml:146:5)
 	{"072_ESTABLISHED_RCV_BAD_ACK", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
 		{EventRcvBadAck, 0, StateEstablished, 72, []Action{ActionSndAck}},
 	}},
-	// FIN-WAIT-1 --RCV_BAD_ACK--> FIN-WAIT-1 (internal) (row 73, tcp793.yaml:142:5)
+	// FIN-WAIT-1 --RCV_BAD_ACK--> FIN-WAIT-1 (internal) (row 73, tcp793.yaml:146:5)
 	{"073_FIN-WAIT-1_RCV_BAD_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvBadAck, 0, StateFinWait1, 73, []Action{ActionSndAck}},
 	}},
-	// FIN-WAIT-2 --RCV_BAD_ACK--> FIN-WAIT-2 (internal) (row 74, tcp793.yaml:142:5)
+	// FIN-WAIT-2 --RCV_BAD_ACK--> FIN-WAIT-2 (internal) (row 74, tcp793.yaml:146:5)
 	{"074_FIN-WAIT-2_RCV_BAD_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck}},
+		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck, ActionArmFinTimeout}},
 		{EventRcvBadAck, 0, StateFinWait2, 74, []Action{ActionSndAck}},
 	}},
-	// CLOSE-WAIT --RCV_BAD_ACK--> CLOSE-WAIT (internal) (row 75, tcp793.yaml:142:5)
+	// CLOSE-WAIT --RCV_BAD_ACK--> CLOSE-WAIT (internal) (row 75, tcp793.yaml:146:5)
 	{"075_CLOSE-WAIT_RCV_BAD_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventRcvBadAck, 0, StateCloseWait, 75, []Action{ActionSndAck}},
 	}},
-	// CLOSING --RCV_BAD_ACK--> CLOSING (internal) (row 76, tcp793.yaml:142:5)
+	// CLOSING --RCV_BAD_ACK--> CLOSING (internal) (row 76, tcp793.yaml:146:5)
 	{"076_CLOSING_RCV_BAD_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -524,7 +524,7 @@ var pathsCases = []struct {
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
 		{EventRcvBadAck, 0, StateClosing, 76, []Action{ActionSndAck}},
 	}},
-	// LAST-ACK --RCV_BAD_ACK--> LAST-ACK (internal) (row 77, tcp793.yaml:142:5)
+	// LAST-ACK --RCV_BAD_ACK--> LAST-ACK (internal) (row 77, tcp793.yaml:146:5)
 	{"077_LAST-ACK_RCV_BAD_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -532,35 +532,35 @@ var pathsCases = []struct {
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
 		{EventRcvBadAck, 0, StateLastAck, 77, []Action{ActionSndAck}},
 	}},
-	// ESTABLISHED --RCV_ACK--> ESTABLISHED (internal) (row 78, tcp793.yaml:143:5)
+	// ESTABLISHED --RCV_ACK--> ESTABLISHED (internal) (row 78, tcp793.yaml:147:5)
 	{"078_ESTABLISHED_RCV_ACK", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
 		{EventRcvAck, 0, StateEstablished, 78, []Action{ActionProcessAck}},
 	}},
-	// FIN-WAIT-1 --RCV_ACK--> FIN-WAIT-1 (internal) (row 79, tcp793.yaml:143:5)
+	// FIN-WAIT-1 --RCV_ACK--> FIN-WAIT-1 (internal) (row 79, tcp793.yaml:147:5)
 	{"079_FIN-WAIT-1_RCV_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvAck, 0, StateFinWait1, 79, []Action{ActionProcessAck}},
 	}},
-	// FIN-WAIT-2 --RCV_ACK--> FIN-WAIT-2 (internal) (row 80, tcp793.yaml:143:5)
+	// FIN-WAIT-2 --RCV_ACK--> FIN-WAIT-2 (internal) (row 80, tcp793.yaml:147:5)
 	{"080_FIN-WAIT-2_RCV_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck}},
+		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck, ActionArmFinTimeout}},
 		{EventRcvAck, 0, StateFinWait2, 80, []Action{ActionProcessAck}},
 	}},
-	// CLOSE-WAIT --RCV_ACK--> CLOSE-WAIT (internal) (row 81, tcp793.yaml:143:5)
+	// CLOSE-WAIT --RCV_ACK--> CLOSE-WAIT (internal) (row 81, tcp793.yaml:147:5)
 	{"081_CLOSE-WAIT_RCV_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventRcvAck, 0, StateCloseWait, 81, []Action{ActionProcessAck}},
 	}},
-	// CLOSING --RCV_ACK--> CLOSING (internal) (row 82, tcp793.yaml:143:5)
+	// CLOSING --RCV_ACK--> CLOSING (internal) (row 82, tcp793.yaml:147:5)
 	{"082_CLOSING_RCV_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -568,7 +568,7 @@ var pathsCases = []struct {
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
 		{EventRcvAck, 0, StateClosing, 82, []Action{ActionProcessAck}},
 	}},
-	// LAST-ACK --RCV_ACK--> LAST-ACK (internal) (row 83, tcp793.yaml:143:5)
+	// LAST-ACK --RCV_ACK--> LAST-ACK (internal) (row 83, tcp793.yaml:147:5)
 	{"083_LAST-ACK_RCV_ACK", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -576,14 +576,14 @@ var pathsCases = []struct {
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
 		{EventRcvAck, 0, StateLastAck, 83, []Action{ActionProcessAck}},
 	}},
-	// FIN-WAIT-1 --RCV_ACK_OF_FIN--> FIN-WAIT-2 (row 84, tcp793.yaml:144:5)
+	// FIN-WAIT-1 --RCV_ACK_OF_FIN--> FIN-WAIT-2 (row 84, tcp793.yaml:148:5)
 	{"084_FIN-WAIT-1_RCV_ACK_OF_FIN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck}},
+		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck, ActionArmFinTimeout}},
 	}},
-	// CLOSING --RCV_ACK_OF_FIN--> TIME-WAIT (row 85, tcp793.yaml:145:5)
+	// CLOSING --RCV_ACK_OF_FIN--> TIME-WAIT (row 85, tcp793.yaml:149:5)
 	{"085_CLOSING_RCV_ACK_OF_FIN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -591,77 +591,77 @@ var pathsCases = []struct {
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
 		{EventRcvAckOfFin, 0, StateTimeWait, 85, []Action{ActionProcessAck, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait}},
 	}},
-	// LAST-ACK --RCV_ACK_OF_FIN--> CLOSED (row 86, tcp793.yaml:146:5)
+	// LAST-ACK --RCV_ACK_OF_FIN--> CLOSED (row 86, tcp793.yaml:150:5)
 	{"086_LAST-ACK_RCV_ACK_OF_FIN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
-		{EventRcvAckOfFin, 0, StateClosed, 86, []Action{ActionProcessAck, ActionSignalClosed, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRcvAckOfFin, 0, StateClosed, 86, []Action{ActionProcessAck, ActionSignalClosed, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// ESTABLISHED --RCV_DATA--> ESTABLISHED (internal) (row 87, tcp793.yaml:147:5)
+	// ESTABLISHED --RCV_DATA--> ESTABLISHED (internal) (row 87, tcp793.yaml:151:5)
 	{"087_ESTABLISHED_RCV_DATA", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
 		{EventRcvData, 0, StateEstablished, 87, []Action{ActionAcceptData}},
 	}},
-	// FIN-WAIT-1 --RCV_DATA--> FIN-WAIT-1 (internal) (row 88, tcp793.yaml:147:5)
+	// FIN-WAIT-1 --RCV_DATA--> FIN-WAIT-1 (internal) (row 88, tcp793.yaml:151:5)
 	{"088_FIN-WAIT-1_RCV_DATA", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvData, 0, StateFinWait1, 88, []Action{ActionAcceptData}},
 	}},
-	// FIN-WAIT-2 --RCV_DATA--> FIN-WAIT-2 (internal) (row 89, tcp793.yaml:147:5)
+	// FIN-WAIT-2 --RCV_DATA--> FIN-WAIT-2 (internal) (row 89, tcp793.yaml:151:5)
 	{"089_FIN-WAIT-2_RCV_DATA", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck}},
+		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck, ActionArmFinTimeout}},
 		{EventRcvData, 0, StateFinWait2, 89, []Action{ActionAcceptData}},
 	}},
-	// SYN-RECEIVED --RCV_FIN--> CLOSE-WAIT (row 90, tcp793.yaml:148:5)
+	// SYN-RECEIVED --RCV_FIN--> CLOSE-WAIT (row 90, tcp793.yaml:152:5)
 	{"090_SYN-RECEIVED_RCV_FIN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 	}},
-	// ESTABLISHED --RCV_FIN--> CLOSE-WAIT (row 91, tcp793.yaml:148:5)
+	// ESTABLISHED --RCV_FIN--> CLOSE-WAIT (row 91, tcp793.yaml:152:5)
 	{"091_ESTABLISHED_RCV_FIN", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
 		{EventRcvFin, 0, StateCloseWait, 91, []Action{ActionAcceptFin}},
 	}},
-	// FIN-WAIT-1 --RCV_FIN [!fin_acked]--> CLOSING (row 92, tcp793.yaml:149:5)
+	// FIN-WAIT-1 --RCV_FIN [!fin_acked]--> CLOSING (row 92, tcp793.yaml:153:5)
 	{"092_FIN-WAIT-1_RCV_FIN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
 	}},
-	// FIN-WAIT-1 --RCV_FIN [fin_acked]--> TIME-WAIT (row 93, tcp793.yaml:150:5)
+	// FIN-WAIT-1 --RCV_FIN [fin_acked]--> TIME-WAIT (row 93, tcp793.yaml:154:5)
 	{"093_FIN-WAIT-1_RCV_FIN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvFin, pathsGuards(GuardFinAcked), StateTimeWait, 93, []Action{ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait}},
 	}},
-	// FIN-WAIT-2 --RCV_FIN--> TIME-WAIT (row 94, tcp793.yaml:151:5)
+	// FIN-WAIT-2 --RCV_FIN--> TIME-WAIT (row 94, tcp793.yaml:155:5)
 	{"094_FIN-WAIT-2_RCV_FIN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck}},
-		{EventRcvFin, 0, StateTimeWait, 94, []Action{ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait}},
+		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck, ActionArmFinTimeout}},
+		{EventRcvFin, 0, StateTimeWait, 94, []Action{ActionStopFinWait2, ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait}},
 	}},
-	// CLOSE-WAIT --RCV_FIN--> CLOSE-WAIT (internal) (row 95, tcp793.yaml:152:5)
+	// CLOSE-WAIT --RCV_FIN--> CLOSE-WAIT (internal) (row 95, tcp793.yaml:156:5)
 	{"095_CLOSE-WAIT_RCV_FIN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventRcvFin, 0, StateCloseWait, 95, []Action{ActionSndAck}},
 	}},
-	// CLOSING --RCV_FIN--> CLOSING (internal) (row 96, tcp793.yaml:152:5)
+	// CLOSING --RCV_FIN--> CLOSING (internal) (row 96, tcp793.yaml:156:5)
 	{"096_CLOSING_RCV_FIN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -669,7 +669,7 @@ var pathsCases = []struct {
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
 		{EventRcvFin, 0, StateClosing, 96, []Action{ActionSndAck}},
 	}},
-	// LAST-ACK --RCV_FIN--> LAST-ACK (internal) (row 97, tcp793.yaml:152:5)
+	// LAST-ACK --RCV_FIN--> LAST-ACK (internal) (row 97, tcp793.yaml:156:5)
 	{"097_LAST-ACK_RCV_FIN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -677,7 +677,7 @@ var pathsCases = []struct {
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
 		{EventRcvFin, 0, StateLastAck, 97, []Action{ActionSndAck}},
 	}},
-	// TIME-WAIT --RCV_FIN--> TIME-WAIT (internal) (row 98, tcp793.yaml:153:5)
+	// TIME-WAIT --RCV_FIN--> TIME-WAIT (internal) (row 98, tcp793.yaml:157:5)
 	{"098_TIME-WAIT_RCV_FIN", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -685,38 +685,38 @@ var pathsCases = []struct {
 		{EventRcvFin, pathsGuards(GuardFinAcked), StateTimeWait, 93, []Action{ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait}},
 		{EventRcvFin, 0, StateTimeWait, 98, []Action{ActionSndAck, ActionStartTimeWait}},
 	}},
-	// SYN-SENT --RTO_TIMEOUT [!retries_exhausted]--> SYN-SENT (internal) (row 99, tcp793.yaml:156:5)
+	// SYN-SENT --RTO_TIMEOUT [!retries_exhausted]--> SYN-SENT (internal) (row 99, tcp793.yaml:160:5)
 	{"099_SYN-SENT_RTO_TIMEOUT", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRtoTimeout, 0, StateSynSent, 99, []Action{ActionRetransmit, ActionStartRetransmit}},
 	}},
-	// SYN-RECEIVED --RTO_TIMEOUT [!retries_exhausted]--> SYN-RECEIVED (internal) (row 100, tcp793.yaml:156:5)
+	// SYN-RECEIVED --RTO_TIMEOUT [!retries_exhausted]--> SYN-RECEIVED (internal) (row 100, tcp793.yaml:160:5)
 	{"100_SYN-RECEIVED_RTO_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRtoTimeout, 0, StateSynReceived, 100, []Action{ActionRetransmit, ActionStartRetransmit}},
 	}},
-	// ESTABLISHED --RTO_TIMEOUT [!retries_exhausted]--> ESTABLISHED (internal) (row 101, tcp793.yaml:156:5)
+	// ESTABLISHED --RTO_TIMEOUT [!retries_exhausted]--> ESTABLISHED (internal) (row 101, tcp793.yaml:160:5)
 	{"101_ESTABLISHED_RTO_TIMEOUT", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
 		{EventRtoTimeout, 0, StateEstablished, 101, []Action{ActionRetransmit, ActionStartRetransmit}},
 	}},
-	// FIN-WAIT-1 --RTO_TIMEOUT [!retries_exhausted]--> FIN-WAIT-1 (internal) (row 102, tcp793.yaml:156:5)
+	// FIN-WAIT-1 --RTO_TIMEOUT [!retries_exhausted]--> FIN-WAIT-1 (internal) (row 102, tcp793.yaml:160:5)
 	{"102_FIN-WAIT-1_RTO_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRtoTimeout, 0, StateFinWait1, 102, []Action{ActionRetransmit, ActionStartRetransmit}},
 	}},
-	// CLOSE-WAIT --RTO_TIMEOUT [!retries_exhausted]--> CLOSE-WAIT (internal) (row 103, tcp793.yaml:156:5)
+	// CLOSE-WAIT --RTO_TIMEOUT [!retries_exhausted]--> CLOSE-WAIT (internal) (row 103, tcp793.yaml:160:5)
 	{"103_CLOSE-WAIT_RTO_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventRtoTimeout, 0, StateCloseWait, 103, []Action{ActionRetransmit, ActionStartRetransmit}},
 	}},
-	// CLOSING --RTO_TIMEOUT [!retries_exhausted]--> CLOSING (internal) (row 104, tcp793.yaml:156:5)
+	// CLOSING --RTO_TIMEOUT [!retries_exhausted]--> CLOSING (internal) (row 104, tcp793.yaml:160:5)
 	{"104_CLOSING_RTO_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -724,7 +724,7 @@ var pathsCases = []struct {
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
 		{EventRtoTimeout, 0, StateClosing, 104, []Action{ActionRetransmit, ActionStartRetransmit}},
 	}},
-	// LAST-ACK --RTO_TIMEOUT [!retries_exhausted]--> LAST-ACK (internal) (row 105, tcp793.yaml:156:5)
+	// LAST-ACK --RTO_TIMEOUT [!retries_exhausted]--> LAST-ACK (internal) (row 105, tcp793.yaml:160:5)
 	{"105_LAST-ACK_RTO_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
@@ -732,107 +732,115 @@ var pathsCases = []struct {
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
 		{EventRtoTimeout, 0, StateLastAck, 105, []Action{ActionRetransmit, ActionStartRetransmit}},
 	}},
-	// SYN-SENT --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 106, tcp793.yaml:157:5)
+	// SYN-SENT --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 106, tcp793.yaml:161:5)
 	{"106_SYN-SENT_RTO_TIMEOUT", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
-		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 106, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 106, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// SYN-RECEIVED --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 107, tcp793.yaml:157:5)
+	// SYN-RECEIVED --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 107, tcp793.yaml:161:5)
 	{"107_SYN-RECEIVED_RTO_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
-		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 107, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 107, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// ESTABLISHED --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 108, tcp793.yaml:157:5)
+	// ESTABLISHED --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 108, tcp793.yaml:161:5)
 	{"108_ESTABLISHED_RTO_TIMEOUT", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
-		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 108, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 108, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// FIN-WAIT-1 --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 109, tcp793.yaml:157:5)
+	// FIN-WAIT-1 --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 109, tcp793.yaml:161:5)
 	{"109_FIN-WAIT-1_RTO_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 109, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 109, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// CLOSE-WAIT --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 110, tcp793.yaml:157:5)
+	// CLOSE-WAIT --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 110, tcp793.yaml:161:5)
 	{"110_CLOSE-WAIT_RTO_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
-		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 110, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 110, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// CLOSING --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 111, tcp793.yaml:157:5)
+	// CLOSING --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 111, tcp793.yaml:161:5)
 	{"111_CLOSING_RTO_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
-		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 111, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 111, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// LAST-ACK --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 112, tcp793.yaml:157:5)
+	// LAST-ACK --RTO_TIMEOUT [retries_exhausted]--> CLOSED (row 112, tcp793.yaml:161:5)
 	{"112_LAST-ACK_RTO_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
-		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 112, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventRtoTimeout, pathsGuards(GuardRetriesExhausted), StateClosed, 112, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// SYN-SENT --USER_TIMEOUT--> CLOSED (row 113, tcp793.yaml:158:5)
+	// SYN-SENT --USER_TIMEOUT--> CLOSED (row 113, tcp793.yaml:162:5)
 	{"113_SYN-SENT_USER_TIMEOUT", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
-		{EventUserTimeout, 0, StateClosed, 113, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventUserTimeout, 0, StateClosed, 113, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// SYN-RECEIVED --USER_TIMEOUT--> CLOSED (row 114, tcp793.yaml:158:5)
+	// SYN-RECEIVED --USER_TIMEOUT--> CLOSED (row 114, tcp793.yaml:162:5)
 	{"114_SYN-RECEIVED_USER_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
-		{EventUserTimeout, 0, StateClosed, 114, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventUserTimeout, 0, StateClosed, 114, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// ESTABLISHED --USER_TIMEOUT--> CLOSED (row 115, tcp793.yaml:158:5)
+	// ESTABLISHED --USER_TIMEOUT--> CLOSED (row 115, tcp793.yaml:162:5)
 	{"115_ESTABLISHED_USER_TIMEOUT", []pathsStep{
 		{EventOpenActive, 0, StateSynSent, 1, []Action{ActionCreateTcb, ActionSndSyn, ActionStartRetransmit}},
 		{EventRcvSynAck, 0, StateEstablished, 32, []Action{ActionInitFromSyn, ActionSndAck, ActionSignalEstablished}},
-		{EventUserTimeout, 0, StateClosed, 115, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventUserTimeout, 0, StateClosed, 115, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// FIN-WAIT-1 --USER_TIMEOUT--> CLOSED (row 116, tcp793.yaml:158:5)
+	// FIN-WAIT-1 --USER_TIMEOUT--> CLOSED (row 116, tcp793.yaml:162:5)
 	{"116_FIN-WAIT-1_USER_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
-		{EventUserTimeout, 0, StateClosed, 116, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventUserTimeout, 0, StateClosed, 116, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// CLOSE-WAIT --USER_TIMEOUT--> CLOSED (row 117, tcp793.yaml:158:5)
+	// CLOSE-WAIT --USER_TIMEOUT--> CLOSED (row 117, tcp793.yaml:162:5)
 	{"117_CLOSE-WAIT_USER_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
-		{EventUserTimeout, 0, StateClosed, 117, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventUserTimeout, 0, StateClosed, 117, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// CLOSING --USER_TIMEOUT--> CLOSED (row 118, tcp793.yaml:158:5)
+	// CLOSING --USER_TIMEOUT--> CLOSED (row 118, tcp793.yaml:162:5)
 	{"118_CLOSING_USER_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvFin, 0, StateClosing, 92, []Action{ActionAcceptFin}},
-		{EventUserTimeout, 0, StateClosed, 118, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventUserTimeout, 0, StateClosed, 118, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// LAST-ACK --USER_TIMEOUT--> CLOSED (row 119, tcp793.yaml:158:5)
+	// LAST-ACK --USER_TIMEOUT--> CLOSED (row 119, tcp793.yaml:162:5)
 	{"119_LAST-ACK_USER_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventRcvFin, 0, StateCloseWait, 90, []Action{ActionAcceptFin}},
 		{EventClose, 0, StateLastAck, 15, []Action{ActionQueueFin}},
-		{EventUserTimeout, 0, StateClosed, 119, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventUserTimeout, 0, StateClosed, 119, []Action{ActionSignalTimeout, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
-	// TIME-WAIT --TIME_WAIT_TIMEOUT--> CLOSED (row 120, tcp793.yaml:159:5)
+	// TIME-WAIT --TIME_WAIT_TIMEOUT--> CLOSED (row 120, tcp793.yaml:163:5)
 	{"120_TIME-WAIT_TIME_WAIT_TIMEOUT", []pathsStep{
 		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
 		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
 		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
 		{EventRcvFin, pathsGuards(GuardFinAcked), StateTimeWait, 93, []Action{ActionAcceptFin, ActionStopRetransmit, ActionStopUserTimeout, ActionStartTimeWait}},
-		{EventTimeWaitTimeout, 0, StateClosed, 120, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionDeleteTcb}},
+		{EventTimeWaitTimeout, 0, StateClosed, 120, []Action{ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
+	}},
+	// FIN-WAIT-2 --FIN_WAIT_2_TIMEOUT--> CLOSED (row 121, tcp793.yaml:164:5)
+	{"121_FIN-WAIT-2_FIN_WAIT_2_TIMEOUT", []pathsStep{
+		{EventOpenPassive, 0, StateListen, 0, []Action{ActionCreateTcb}},
+		{EventRcvSyn, 0, StateSynReceived, 29, []Action{ActionInitFromSyn, ActionSndSynAck, ActionStartRetransmit}},
+		{EventClose, 0, StateFinWait1, 13, []Action{ActionQueueFin}},
+		{EventRcvAckOfFin, 0, StateFinWait2, 84, []Action{ActionProcessAck, ActionArmFinTimeout}},
+		{EventFinWait2Timeout, 0, StateClosed, 121, []Action{ActionStopFinWait2, ActionStopRetransmit, ActionStopUserTimeout, ActionStopTimeWait, ActionStopFinWait2, ActionDeleteTcb}},
 	}},
 }
 
@@ -848,6 +856,7 @@ func (h *pathsHandler) SignalEstablished() error {
 	h.ran = append(h.ran, "signal_established")
 	return nil
 }
+func (h *pathsHandler) ArmFinTimeout() error  { h.ran = append(h.ran, "arm_fin_timeout"); return nil }
 func (h *pathsHandler) CreateTcb() error      { h.ran = append(h.ran, "create_tcb"); return nil }
 func (h *pathsHandler) SndSyn() error         { h.ran = append(h.ran, "snd_syn"); return nil }
 func (h *pathsHandler) QueueData() error      { h.ran = append(h.ran, "queue_data"); return nil }
@@ -880,6 +889,7 @@ func (h *pathsHandler) RetriesExhausted() bool { return h.guards.Has(GuardRetrie
 func (h *pathsHandler) Rto() time.Duration         { return time.Second }
 func (h *pathsHandler) UserTimeout() time.Duration { return time.Second }
 func (h *pathsHandler) TwoMsl() time.Duration      { return time.Second }
+func (h *pathsHandler) FinTimeout() time.Duration  { return time.Second }
 
 func (h *pathsHandler) StartTimer(t Timer, d time.Duration) {
 	h.ran = append(h.ran, "start "+t.String())
