@@ -2079,7 +2079,8 @@ func (m *Machine) SetObserver(o Observer) {
 // was ignored, a *RejectedError (errors.Is ErrRejected) when the state does
 // not accept e, or an *ActionError when a handler action failed. Called from
 // inside a handler method, Fire queues e (run-to-completion) and returns nil;
-// the outer Fire runs the queue and returns the first error.
+// the outer Fire runs the queue and returns the first error. If a handler
+// panics, the machine is left mid-transition: call Init before reusing it.
 func (m *Machine) Fire(e Event) error {
 	if m.busy {
 		if int(m.n) == QueueCap {
@@ -2090,8 +2091,6 @@ func (m *Machine) Fire(e Event) error {
 		return nil
 	}
 	m.busy = true
-	// Reset the queue even if a handler panics, so the machine stays usable.
-	defer m.settle()
 	err := m.dispatch(e)
 	for err == nil && m.n > 0 {
 		e = m.queue[m.head]
@@ -2099,10 +2098,10 @@ func (m *Machine) Fire(e Event) error {
 		m.n--
 		err = m.dispatch(e)
 	}
-	return err
-}
-func (m *Machine) settle() {
+	// No defer here: it costs more than the dispatch itself. A handler that
+	// panics leaves the machine mid-transition; Init makes it usable again.
 	m.busy, m.head, m.n = false, 0, 0
+	return err
 }
 func (m *Machine) reject(e Event) error {
 	return &_rejected[int(m.state)*NumEvents+int(e)]
