@@ -63,8 +63,8 @@ type conn struct {
 	recover           seqnum.Value
 
 	tRetransmit, tUser, tTimeWait, tFinWait2, tDelack, tPersist timer.Timer
-	orphaned                                         bool // the user called Close: nobody reads any more
-	persistBackoff                                   int
+	orphaned                                                    bool // the user called Close: nobody reads any more
+	persistBackoff                                              int
 
 	err         error // terminal error for the user API
 	established bool
