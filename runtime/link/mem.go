@@ -140,7 +140,16 @@ func newPipe(c clock.Clock, im Impairments, mtu int, seed, stream uint64, dst *M
 		rng: rand.New(rand.NewPCG(seed, stream)),
 		svc: timer.NewService(c),
 	}
-	p.svc.Init(&p.tm, p.fire)
+	fire := p.fire
+	if _, real := c.(*clock.Real); real {
+		// A Real clock runs every timer callback on a new goroutine, whose
+		// small stack would grow (by copying) on each delivery into the
+		// receiver's deep call chain; deliver from one long-lived goroutine.
+		p.kick, p.done = make(chan struct{}, 1), make(chan struct{})
+		fire = p.kickDeliverer
+		go p.deliverer()
+	}
+	p.svc.Init(&p.tm, fire)
 	return p
 }
 
@@ -325,6 +334,10 @@ type simPipe struct {
 	svc *timer.Service
 	tm  timer.Timer
 
+	// On a Real clock the timer kicks a goroutine that runs fire.
+	kick chan struct{}
+	done chan struct{}
+
 	stop atomic.Bool
 
 	mu      sync.Mutex
@@ -488,9 +501,32 @@ func (p *simPipe) fire() {
 	}
 }
 
+// kickDeliverer is the timer callback on a Real clock.
+func (p *simPipe) kickDeliverer() {
+	select {
+	case p.kick <- struct{}{}:
+	default: // a kick is pending: that fire delivers everything due
+	}
+}
+
+// deliverer runs fire when kicked, until close.
+func (p *simPipe) deliverer() {
+	for {
+		select {
+		case <-p.kick:
+			p.fire()
+		case <-p.done:
+			return
+		}
+	}
+}
+
 func (p *simPipe) close() {
 	p.stop.Store(true)
 	p.mu.Lock()
+	if p.done != nil && !p.closed {
+		close(p.done)
+	}
 	p.closed = true
 	p.q = ring[simPkt]{}
 	p.held, p.hasHeld = simPkt{}, false
