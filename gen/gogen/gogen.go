@@ -578,6 +578,11 @@ func (g *gen) caseBody(state, event string, guard func(spec.GuardTerm) *Statemen
 		}
 		return nil, caseDefault
 	}
+	// The common "g" / "!g" pair: ask the guard once, and no fallback is reachable.
+	if len(rows) == 2 && complementary(rows[0].t.Guard, rows[1].t.Guard) {
+		return []Code{If(g.guardCond(rows[0].t.Guard, guard)).Block(branch(rows[0], ids[0])...).
+			Else().Block(branch(rows[1], ids[1])...)}, caseBody
+	}
 	var body []Code
 	for i, r := range rows {
 		if len(r.t.Guard) == 0 {
@@ -589,6 +594,11 @@ func (g *gen) caseBody(state, event string, guard func(spec.GuardTerm) *Statemen
 		return append(body, ignored), caseBody
 	}
 	return append(body, rejected), caseBody
+}
+
+// complementary reports whether a and b are the single terms g and !g.
+func complementary(a, b []spec.GuardTerm) bool {
+	return len(a) == 1 && len(b) == 1 && a[0].Name == b[0].Name && a[0].Negated != b[0].Negated
 }
 
 // nestedSwitch renders switch state { case S: switch event { case E: body } },

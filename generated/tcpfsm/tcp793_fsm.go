@@ -1638,11 +1638,9 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
 				return StateSynSent, _actions[233:235:235], 99, Taken
-			}
-			if g.Has(GuardRetriesExhausted) {
+			} else {
 				return StateClosed, _actions[247:253:253], 106, Taken
 			}
-			return s, nil, 0, Rejected
 		case EventUserTimeout:
 			return StateClosed, _actions[289:295:295], 113, Taken
 		case EventRcvUnacceptable, EventRcvRstInWindow, EventRcvAckOfSyn, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventRcvFin, EventTimeWaitTimeout, EventFinWait2Timeout:
@@ -1661,21 +1659,17 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventRcvRst:
 			if g.Has(GuardPassive) {
 				return StateListen, _actions[121:122:122], 44, Taken
-			}
-			if !g.Has(GuardPassive) {
+			} else {
 				return StateClosed, _actions[122:128:128], 45, Taken
 			}
-			return s, nil, 0, Rejected
 		case EventRcvRstInWindow:
 			return StateSynReceived, _actions[168:169:169], 53, Taken
 		case EventRcvSyn:
 			if g.Has(GuardPassive) {
 				return StateListen, _actions[176:177:177], 61, Taken
-			}
-			if !g.Has(GuardPassive) {
+			} else {
 				return StateSynReceived, _actions[177:178:178], 62, Taken
 			}
-			return s, nil, 0, Rejected
 		case EventRcvBadAck:
 			return StateSynReceived, _actions[187:188:188], 71, Taken
 		case EventRcvAckOfSyn:
@@ -1685,11 +1679,9 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
 				return StateSynReceived, _actions[235:237:237], 100, Taken
-			}
-			if g.Has(GuardRetriesExhausted) {
+			} else {
 				return StateClosed, _actions[253:259:259], 107, Taken
 			}
-			return s, nil, 0, Rejected
 		case EventUserTimeout:
 			return StateClosed, _actions[295:301:301], 114, Taken
 		case EventRcvSynAck, EventRcvAck, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout, EventFinWait2Timeout:
@@ -1724,11 +1716,9 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
 				return StateEstablished, _actions[237:239:239], 101, Taken
-			}
-			if g.Has(GuardRetriesExhausted) {
+			} else {
 				return StateClosed, _actions[259:265:265], 108, Taken
 			}
-			return s, nil, 0, Rejected
 		case EventUserTimeout:
 			return StateClosed, _actions[301:307:307], 115, Taken
 		case EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventTimeWaitTimeout, EventFinWait2Timeout:
@@ -1759,19 +1749,15 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventRcvFin:
 			if !g.Has(GuardFinAcked) {
 				return StateClosing, _actions[218:219:219], 92, Taken
-			}
-			if g.Has(GuardFinAcked) {
+			} else {
 				return StateTimeWait, _actions[219:223:223], 93, Taken
 			}
-			return s, nil, 0, Rejected
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
 				return StateFinWait1, _actions[239:241:241], 102, Taken
-			}
-			if g.Has(GuardRetriesExhausted) {
+			} else {
 				return StateClosed, _actions[265:271:271], 109, Taken
 			}
-			return s, nil, 0, Rejected
 		case EventUserTimeout:
 			return StateClosed, _actions[307:313:313], 116, Taken
 		case EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventTimeWaitTimeout, EventFinWait2Timeout:
@@ -1829,11 +1815,9 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
 				return StateCloseWait, _actions[241:243:243], 103, Taken
-			}
-			if g.Has(GuardRetriesExhausted) {
+			} else {
 				return StateClosed, _actions[271:277:277], 110, Taken
 			}
-			return s, nil, 0, Rejected
 		case EventUserTimeout:
 			return StateClosed, _actions[313:319:319], 117, Taken
 		case EventReceive, EventRcvSynAck, EventRcvAckOfSyn, EventRcvAckOfFin, EventRcvData, EventTimeWaitTimeout, EventFinWait2Timeout:
@@ -1862,11 +1846,9 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
 				return StateClosing, _actions[243:245:245], 104, Taken
-			}
-			if g.Has(GuardRetriesExhausted) {
+			} else {
 				return StateClosed, _actions[277:283:283], 111, Taken
 			}
-			return s, nil, 0, Rejected
 		case EventUserTimeout:
 			return StateClosed, _actions[319:325:325], 118, Taken
 		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout, EventFinWait2Timeout:
@@ -1895,11 +1877,9 @@ func Step(s State, e Event, g GuardSet) (next State, actions []Action, id Transi
 		case EventRtoTimeout:
 			if !g.Has(GuardRetriesExhausted) {
 				return StateLastAck, _actions[245:247:247], 105, Taken
-			}
-			if g.Has(GuardRetriesExhausted) {
+			} else {
 				return StateClosed, _actions[283:289:289], 112, Taken
 			}
-			return s, nil, 0, Rejected
 		case EventUserTimeout:
 			return StateClosed, _actions[325:331:331], 119, Taken
 		case EventReceive, EventClose, EventRcvSynAck, EventRcvAckOfSyn, EventRcvData, EventTimeWaitTimeout, EventFinWait2Timeout:
@@ -2359,8 +2339,7 @@ func (m *Machine) dispatch(e Event) error {
 					m.observer(StateSynSent, e, StateSynSent, 99)
 				}
 				return nil
-			}
-			if h.RetriesExhausted() {
+			} else {
 				if err := h.SignalTimeout(); err != nil {
 					return m.fail(e, ActionSignalTimeout, err)
 				}
@@ -2377,7 +2356,6 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				return nil
 			}
-			return m.reject(e)
 		case EventUserTimeout:
 			if err := h.SignalTimeout(); err != nil {
 				return m.fail(e, ActionSignalTimeout, err)
@@ -2453,8 +2431,7 @@ func (m *Machine) dispatch(e Event) error {
 					m.observer(StateSynReceived, e, StateListen, 44)
 				}
 				return nil
-			}
-			if !h.Passive() {
+			} else {
 				if err := h.SignalRefused(); err != nil {
 					return m.fail(e, ActionSignalRefused, err)
 				}
@@ -2471,7 +2448,6 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				return nil
 			}
-			return m.reject(e)
 		case EventRcvRstInWindow:
 			if err := h.SndChallengeAck(); err != nil {
 				return m.fail(e, ActionSndChallengeAck, err)
@@ -2490,8 +2466,7 @@ func (m *Machine) dispatch(e Event) error {
 					m.observer(StateSynReceived, e, StateListen, 61)
 				}
 				return nil
-			}
-			if !h.Passive() {
+			} else {
 				if err := h.SndChallengeAck(); err != nil {
 					return m.fail(e, ActionSndChallengeAck, err)
 				}
@@ -2500,7 +2475,6 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				return nil
 			}
-			return m.reject(e)
 		case EventRcvBadAck:
 			if err := h.SndResetReply(); err != nil {
 				return m.fail(e, ActionSndResetReply, err)
@@ -2540,8 +2514,7 @@ func (m *Machine) dispatch(e Event) error {
 					m.observer(StateSynReceived, e, StateSynReceived, 100)
 				}
 				return nil
-			}
-			if h.RetriesExhausted() {
+			} else {
 				if err := h.SignalTimeout(); err != nil {
 					return m.fail(e, ActionSignalTimeout, err)
 				}
@@ -2558,7 +2531,6 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				return nil
 			}
-			return m.reject(e)
 		case EventUserTimeout:
 			if err := h.SignalTimeout(); err != nil {
 				return m.fail(e, ActionSignalTimeout, err)
@@ -2707,8 +2679,7 @@ func (m *Machine) dispatch(e Event) error {
 					m.observer(StateEstablished, e, StateEstablished, 101)
 				}
 				return nil
-			}
-			if h.RetriesExhausted() {
+			} else {
 				if err := h.SignalTimeout(); err != nil {
 					return m.fail(e, ActionSignalTimeout, err)
 				}
@@ -2725,7 +2696,6 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				return nil
 			}
-			return m.reject(e)
 		case EventUserTimeout:
 			if err := h.SignalTimeout(); err != nil {
 				return m.fail(e, ActionSignalTimeout, err)
@@ -2860,8 +2830,7 @@ func (m *Machine) dispatch(e Event) error {
 					m.observer(StateFinWait1, e, StateClosing, 92)
 				}
 				return nil
-			}
-			if h.FinAcked() {
+			} else {
 				if err := h.AcceptFin(); err != nil {
 					return m.fail(e, ActionAcceptFin, err)
 				}
@@ -2874,7 +2843,6 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				return nil
 			}
-			return m.reject(e)
 		case EventRtoTimeout:
 			if !h.RetriesExhausted() {
 				if err := h.Retransmit(); err != nil {
@@ -2885,8 +2853,7 @@ func (m *Machine) dispatch(e Event) error {
 					m.observer(StateFinWait1, e, StateFinWait1, 102)
 				}
 				return nil
-			}
-			if h.RetriesExhausted() {
+			} else {
 				if err := h.SignalTimeout(); err != nil {
 					return m.fail(e, ActionSignalTimeout, err)
 				}
@@ -2903,7 +2870,6 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				return nil
 			}
-			return m.reject(e)
 		case EventUserTimeout:
 			if err := h.SignalTimeout(); err != nil {
 				return m.fail(e, ActionSignalTimeout, err)
@@ -3160,8 +3126,7 @@ func (m *Machine) dispatch(e Event) error {
 					m.observer(StateCloseWait, e, StateCloseWait, 103)
 				}
 				return nil
-			}
-			if h.RetriesExhausted() {
+			} else {
 				if err := h.SignalTimeout(); err != nil {
 					return m.fail(e, ActionSignalTimeout, err)
 				}
@@ -3178,7 +3143,6 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				return nil
 			}
-			return m.reject(e)
 		case EventUserTimeout:
 			if err := h.SignalTimeout(); err != nil {
 				return m.fail(e, ActionSignalTimeout, err)
@@ -3296,8 +3260,7 @@ func (m *Machine) dispatch(e Event) error {
 					m.observer(StateClosing, e, StateClosing, 104)
 				}
 				return nil
-			}
-			if h.RetriesExhausted() {
+			} else {
 				if err := h.SignalTimeout(); err != nil {
 					return m.fail(e, ActionSignalTimeout, err)
 				}
@@ -3314,7 +3277,6 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				return nil
 			}
-			return m.reject(e)
 		case EventUserTimeout:
 			if err := h.SignalTimeout(); err != nil {
 				return m.fail(e, ActionSignalTimeout, err)
@@ -3439,8 +3401,7 @@ func (m *Machine) dispatch(e Event) error {
 					m.observer(StateLastAck, e, StateLastAck, 105)
 				}
 				return nil
-			}
-			if h.RetriesExhausted() {
+			} else {
 				if err := h.SignalTimeout(); err != nil {
 					return m.fail(e, ActionSignalTimeout, err)
 				}
@@ -3457,7 +3418,6 @@ func (m *Machine) dispatch(e Event) error {
 				}
 				return nil
 			}
-			return m.reject(e)
 		case EventUserTimeout:
 			if err := h.SignalTimeout(); err != nil {
 				return m.fail(e, ActionSignalTimeout, err)
