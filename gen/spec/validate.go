@@ -158,15 +158,8 @@ func guardPair(a, b *Transition) string {
 // uncovered returns a guard valuation (as text) under which no transition of
 // ts is enabled, or "" when the guards cover every valuation.
 func uncovered(ts []*Transition) (string, bool) {
-	var names []string
-	for _, t := range ts {
-		for _, g := range t.Guard {
-			if !contains(names, g.Name) {
-				names = append(names, g.Name)
-			}
-		}
-	}
-	if len(names) > 16 {
+	names := guardNames(ts)
+	if len(names) > maxEnumeratedGuards {
 		return "", false // too many to enumerate; treat as covered
 	}
 	for v := 0; v < 1<<len(names); v++ {
@@ -196,9 +189,18 @@ func uncovered(ts []*Transition) (string, bool) {
 // coversAll reports whether some transition of ts is enabled under every
 // guard valuation (false when there are too many guards to tell).
 func coversAll(ts []*Transition) bool {
-	if len(ts) == 0 {
+	if len(ts) == 0 || len(guardNames(ts)) > maxEnumeratedGuards {
 		return false
 	}
+	_, gap := uncovered(ts)
+	return !gap
+}
+
+// maxEnumeratedGuards bounds the guards whose 2^n valuations the checks try.
+const maxEnumeratedGuards = 16
+
+// guardNames lists the distinct guard names of ts in order of appearance.
+func guardNames(ts []*Transition) []string {
 	var names []string
 	for _, t := range ts {
 		for _, g := range t.Guard {
@@ -207,11 +209,7 @@ func coversAll(ts []*Transition) bool {
 			}
 		}
 	}
-	if len(names) > 16 {
-		return false
-	}
-	_, gap := uncovered(ts)
-	return !gap
+	return names
 }
 
 // checkRules reports ignore/reject rules that can never apply, and pairs that
