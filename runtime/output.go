@@ -102,7 +102,13 @@ func (c *conn) output() {
 			}
 			break
 		}
-		n := min(unsent, wnd, c.sndMSS)
+		n := min(unsent, wnd, c.maxBurst())
+		if n > c.sndMSS {
+			// A segmentation-offload burst carries whole segments only; a
+			// shorter tail goes through the checks below on the next turn,
+			// as it would without offload.
+			n -= n % c.sndMSS
+		}
 		if n < c.sndMSS && n < unsent {
 			// Sender SWS avoidance: wait for a window worth a full segment
 			// unless it is at least half the peer's largest (§3.8.6.2.1).
@@ -132,8 +138,19 @@ func (c *conn) output() {
 	}
 }
 
+// maxBurst is the most new data output sends at once: one segment, or with
+// the link's segmentation offload as many whole segments as fit in its
+// largest packet (data segments carry no TCP options).
+func (c *conn) maxBurst() int {
+	if c.s.gso == nil {
+		return c.sndMSS
+	}
+	return max(c.sndMSS, (c.s.gsoPool.size-wire.IPv4HeaderLen-wire.TCPHeaderLen)/c.sndMSS*c.sndMSS)
+}
+
 // sendData sends n bytes from sequence number seq (which must be in the send
-// buffer), with FIN if fin, piggybacking our ACK.
+// buffer), with FIN if fin, piggybacking our ACK. More than one MSS goes out
+// as one packet through the link's segmentation offload (see maxBurst).
 func (c *conn) sendData(seq seqnum.Value, n int, fin bool) {
 	flags := wire.ACK
 	if n > 0 {
@@ -145,7 +162,11 @@ func (c *conn) sendData(seq seqnum.Value, n int, fin bool) {
 	out := c.header(seq, flags)
 	hdr := wire.HeaderLen(&out.Options)
 	off := int(c.sndUna.Size(seq))
-	b := c.s.outPool.get()
+	pool := c.s.outPool
+	if n > c.sndMSS {
+		pool = c.s.gsoPool
+	}
+	b := pool.get()
 	buf := *b
 	got := c.sndBuf.peek(buf[hdr:hdr+n], off)
 	out.Payload = buf[hdr : hdr+got]
@@ -154,8 +175,12 @@ func (c *conn) sendData(seq seqnum.Value, n int, fin bool) {
 	}
 	c.unackedSegs, c.ackNow = 0, false
 	c.s.timers.Stop(&c.tDelack)
-	c.s.send(buf, &out)
-	c.s.outPool.put(b)
+	if n > c.sndMSS {
+		c.s.sendGSO(buf, &out, c.sndMSS)
+	} else {
+		c.s.send(buf, &out)
+	}
+	pool.put(b)
 }
 
 // ProcessAck handles an acceptable ACK (RFC 9293 §3.10.7.4 fifth): advance
@@ -360,12 +385,34 @@ func (c *conn) AcceptData() error {
 	c.rcvNxt = c.rcvNxt.Add(seqnum.Size(n))
 	wake(c.readWake)
 	c.unackedSegs++
-	if c.unackedSegs >= 2 || off > 0 || len(c.rcvBuf.ranges) > 0 || n > len(p) {
-		c.ackNow = true
-	} else if !c.tDelack.Armed() {
+	switch {
+	case off > 0 || len(c.rcvBuf.ranges) > 0 || n > len(p):
+		c.ackNow = true // filled (part of) a hole: ACK at once (RFC 5681 §4.2)
+	case c.unackedSegs >= 2:
+		// Every second full-sized segment (RFC 9293 §3.8.6.3); on a link
+		// that delivers in batches, once at the end of the batch (see
+		// Stack.flushAcks).
+		if c.s.batched {
+			c.deferAck()
+		} else {
+			c.ackNow = true
+		}
+	case !c.tDelack.Armed():
 		c.s.timers.Reset(&c.tDelack, c.s.opts.DelayedACK)
 	}
 	return nil
+}
+
+// deferAck queues the connection for an ACK at the end of the link's
+// current receive batch (its lock is held, as in all of input).
+func (c *conn) deferAck() {
+	if !c.ackQueued {
+		c.ackQueued = true
+		c.s.ackQueue = append(c.s.ackQueue, c)
+	}
+	if !c.tDelack.Armed() { // in case a batch never ends (a packet injected outside one)
+		c.s.timers.Reset(&c.tDelack, c.s.opts.DelayedACK)
+	}
 }
 
 func (c *conn) delackFired() {

@@ -183,9 +183,23 @@ type Stack struct {
 
 	rxSeg wire.Segment // the receive path's reusable segment (link calls are serialized)
 
+	// batched is set when the link reports the end of each receive batch
+	// (link.BatchReceiver). Connections owing an every-second-segment ACK
+	// then wait in ackQueue, owned by the receive path, until flushAcks at
+	// the batch end: one ACK per connection per batch, as Linux sends one
+	// per GRO packet, instead of one per two segments.
+	batched  bool
+	ackQueue []*conn
+
 	// Connection buffers, taken while they hold bytes (see bufPool), and
 	// link-MTU scratch buffers for encoding outgoing segments.
 	sndPool, rcvPool, outPool *bufPool
+
+	// gso is the link's segmentation offload, nil if it has none; gsoPool
+	// holds gso.GSOMaxSize() scratch buffers for segments longer than one
+	// MSS (see conn.output).
+	gso     link.Segmenter
+	gsoPool *bufPool
 }
 
 // NewStack returns a stack sending and receiving through l as opts.Addr.
@@ -214,7 +228,14 @@ func NewStack(l link.Link, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	s.nextPort = 32768 + binary.BigEndian.Uint16(p[:])%28232
+	if g, ok := l.(link.Segmenter); ok && g.GSOMaxSize() > l.MTU() {
+		s.gso, s.gsoPool = g, newBufPool(g.GSOMaxSize())
+	}
 	s.closedTCB = newConn(s, fourTuple{})
+	if b, ok := l.(link.BatchReceiver); ok {
+		s.batched = true
+		b.SetBatchEnd(s.flushAcks)
+	}
 	l.SetReceiver(s.receive)
 	return s, nil
 }
@@ -316,6 +337,24 @@ func (s *Stack) receive(pkt []byte) {
 	default:
 		s.closedInput(seg)
 	}
+}
+
+// flushAcks sends the ACKs deferred during a receive batch (see batched).
+// A connection that has since sent a segment (which carried the ACK) or
+// closed owes nothing.
+func (s *Stack) flushAcks() {
+	for i, c := range s.ackQueue {
+		c.mu.Lock()
+		if c.ackQueued {
+			c.ackQueued = false
+			if c.unackedSegs > 0 && !c.closedDone {
+				c.sendAck()
+			}
+		}
+		c.mu.Unlock()
+		s.ackQueue[i] = nil
+	}
+	s.ackQueue = s.ackQueue[:0]
 }
 
 // closedInput handles a segment for which no TCB exists (RFC 9293 §3.10.7.1)
@@ -435,5 +474,18 @@ func (s *Stack) send(buf []byte, seg *wire.Segment) {
 	}
 	if s.link.Send(buf[:n]) == nil {
 		s.stats.out.Add(1)
+	}
+}
+
+// sendGSO encodes seg, whose payload is longer than mss, into buf and hands
+// it to the link's segmentation offload, which cuts it into mss-byte
+// segments. SegmentsOut counts the segments the peer will see.
+func (s *Stack) sendGSO(buf []byte, seg *wire.Segment, mss int) {
+	n, err := seg.Encode(buf)
+	if err != nil {
+		return
+	}
+	if s.gso.SendGSO(buf[:n], mss) == nil {
+		s.stats.out.Add(uint64((len(seg.Payload) + mss - 1) / mss))
 	}
 }

@@ -82,6 +82,34 @@ func (l *iopLink) SetReceiver(recv func([]byte)) {
 	})
 }
 
+// GSOMaxSize passes the wrapped link's segmentation offload through (0: it
+// has none), so the stack uses it as it would on the bare link.
+func (l *iopLink) GSOMaxSize() int {
+	if g, ok := l.Link.(link.Segmenter); ok {
+		return g.GSOMaxSize()
+	}
+	return 0
+}
+
+// SendGSO passes to the wrapped link's SendGSO; the stack calls it only when
+// GSOMaxSize is non-zero.
+func (l *iopLink) SendGSO(pkt []byte, mss int) error {
+	return l.Link.(link.Segmenter).SendGSO(pkt, mss)
+}
+
+// SetBatchEnd passes the end-of-batch callback to the wrapped link,
+// serialized with Inject like the receiver. A wrapped link without batches
+// never calls it; the stack's delayed-ACK timer then covers deferred ACKs.
+func (l *iopLink) SetBatchEnd(end func()) {
+	if b, ok := l.Link.(link.BatchReceiver); ok {
+		b.SetBatchEnd(func() {
+			l.mu.Lock()
+			end()
+			l.mu.Unlock()
+		})
+	}
+}
+
 // Inject delivers pkt to the stack as if the link had received it.
 func (l *iopLink) Inject(pkt []byte) {
 	l.mu.Lock()
@@ -92,13 +120,20 @@ func (l *iopLink) Inject(pkt []byte) {
 // iopRawLink opens a raw link on the veth address in A, with the kernel's
 // RSTs dropped there; cleanup closes it.
 func iopRawLink(t testing.TB, tp *netnstest.Topology) *rawlink.Link {
+	return iopRawLinkConfig(t, tp, rawlink.Config{})
+}
+
+// iopRawLinkConfig is iopRawLink with cfg's options (LocalAddr and MTU are
+// set here).
+func iopRawLinkConfig(t testing.TB, tp *netnstest.Topology, cfg rawlink.Config) *rawlink.Link {
 	t.Helper()
 	if err := tp.A.DropKernelRSTs(); err != nil {
 		t.Fatal(err)
 	}
+	cfg.LocalAddr, cfg.MTU = tp.AddrA, tp.MTU
 	var raw *rawlink.Link
 	if err := tp.A.Do(func() (err error) {
-		raw, err = rawlink.Open(rawlink.Config{LocalAddr: tp.AddrA, MTU: tp.MTU})
+		raw, err = rawlink.Open(cfg)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -311,12 +346,20 @@ func iopEchoSuite(t *testing.T, ctx context.Context, client *netnstest.NS, serve
 
 // TestInteropKernelClient: kernel clients in B against the stack's echo
 // server in A over the raw link: 1 MiB echo, 32 concurrent connections,
-// half-close, and ECONNREFUSED for a port without a listener.
+// half-close, and ECONNREFUSED for a port without a listener; once with the
+// link's packet-socket path and segmentation offload (the default), once
+// with every packet through the IP_HDRINCL socket.
 func TestInteropKernelClient(t *testing.T) {
 	netnstest.RequireRoot(t)
+	t.Run("offload", func(t *testing.T) { iopKernelClient(t, rawlink.Config{}) })
+	t.Run("hdrincl", func(t *testing.T) { iopKernelClient(t, rawlink.Config{NoOffload: true}) })
+}
+
+func iopKernelClient(t *testing.T, cfg rawlink.Config) {
 	ctx := iopCtx(t, 60*time.Second)
 	tp := netnstest.New(t, netnstest.Options{})
-	st, _, _ := iopRawStack(t, tp, iopOpts(tp.AddrA))
+	raw := iopRawLinkConfig(t, tp, cfg)
+	st := iopNewStack(t, &iopLink{Link: raw}, iopOpts(tp.AddrA))
 	for _, s := range []struct {
 		port   int
 		handle func(net.Conn)
@@ -341,12 +384,22 @@ func TestInteropKernelClient(t *testing.T) {
 		}
 	})
 	iopLogStats(t, st)
+	ls := raw.Stats()
+	t.Logf("link: %+v", ls)
 	if t.Failed() {
 		return
 	}
 	iopWaitIdle(t, st, 5*time.Second)
 	if m := st.Stats().MalformedTotal(); m != 0 {
 		t.Errorf("%d malformed packets from the kernel: %v", m, st.Stats().Malformed)
+	}
+	// The path under test must be the one that carried the traffic.
+	if cfg.NoOffload && ls.TxFrames != 0 {
+		t.Errorf("NoOffload link sent %d frames through the packet socket", ls.TxFrames)
+	}
+	if !cfg.NoOffload && (ls.TxGSO == 0 || ls.TxFrames < ls.TxPackets/2) {
+		t.Errorf("offload link: %d of %d packets through the packet socket, %d segmented by the kernel; want most, and some",
+			ls.TxFrames, ls.TxPackets, ls.TxGSO)
 	}
 }
 

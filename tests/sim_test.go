@@ -22,6 +22,7 @@ import (
 // simCounters aggregates what the simulation runs exercised.
 type simCounters struct {
 	retransmits, malformed, timeWait, challengeACKs uint64
+	gsoSends                                        uint64 // packets the link segmented
 }
 
 var simTotals simCounters
@@ -105,11 +106,14 @@ func TestSimulation(t *testing.T) {
 		order := closeOrder(rapid.IntRange(0, 3).Draw(t, "closeOrder"))
 		aLen := rapid.IntRange(0, 200_000).Draw(t, "aBytes")
 		bLen := rapid.IntRange(0, 200_000).Draw(t, "bBytes")
-		t.Logf("seed=%d close=%s aBytes=%d bBytes=%d", seed, closeOrderNames[order], aLen, bLen)
-		runSimulation(t, seed, imp("ab."), imp("ba."), order, aLen, bLen)
+		// Half the runs give the link segmentation offload, so the stacks
+		// send up to 64 KiB at once and the link cuts it into segments.
+		gso := rapid.Bool().Draw(t, "gso")
+		t.Logf("seed=%d close=%s aBytes=%d bBytes=%d gso=%v", seed, closeOrderNames[order], aLen, bLen, gso)
+		runSimulation(t, seed, imp("ab."), imp("ba."), order, aLen, bLen, gso)
 	})
 	// The runs must have exercised what they claim to.
-	if simTotals.retransmits == 0 || simTotals.malformed == 0 || simTotals.timeWait == 0 {
+	if simTotals.retransmits == 0 || simTotals.malformed == 0 || simTotals.timeWait == 0 || simTotals.gsoSends == 0 {
 		t.Errorf("simulation exercised too little: %+v", simTotals)
 	}
 	t.Logf("totals over all runs: %+v", simTotals)
@@ -123,9 +127,13 @@ func TestSimulation(t *testing.T) {
 	}
 }
 
-func runSimulation(t *rapid.T, seed uint64, ab, ba link.Impairments, order closeOrder, aLen, bLen int) {
+func runSimulation(t *rapid.T, seed uint64, ab, ba link.Impairments, order closeOrder, aLen, bLen int, gso bool) {
 	vc := clock.NewVirtual()
-	la, lb := link.Pair(vc, link.PairConfig{Seed: int64(seed), AtoB: ab, BtoA: ba})
+	cfg := link.PairConfig{Seed: int64(seed), AtoB: ab, BtoA: ba}
+	if gso {
+		cfg.GSOMaxSize = 65535
+	}
+	la, lb := link.Pair(vc, cfg)
 	defer la.Close()
 	defer lb.Close()
 	rng := rand.New(rand.NewPCG(seed, 1))
@@ -245,6 +253,7 @@ func runSimulation(t *rapid.T, seed uint64, ab, ba link.Impairments, order close
 	if !bytes.Equal(b.got, a.out) {
 		t.Fatalf("b received %d bytes, a sent %d: %s", len(b.got), len(a.out), firstDiff(b.got, a.out))
 	}
+	simTotals.gsoSends += la.Stats().GSO + lb.Stats().GSO
 	for name, s := range map[string]*fsmrt.Stack{"a": sa, "b": sb} {
 		st := s.Stats()
 		simTotals.retransmits += st.Retransmits

@@ -25,3 +25,33 @@ type Link interface {
 
 // ErrClosed is returned by Send on a closed link.
 var ErrClosed = errors.New("link: closed")
+
+// Segmenter is implemented by links that take TCP packets longer than the
+// MTU and cut them into MTU-sized segments on the way out: generic
+// segmentation offload (GSO), what a NIC does for TSO. A stack sends one
+// large packet where it would send many small ones, saving a per-packet
+// trip through the link (for a raw socket: a system call, a route lookup and
+// the firewall hooks per packet).
+type Segmenter interface {
+	// GSOMaxSize is the largest IPv4 packet SendGSO accepts; 0 means the
+	// link cannot segment (e.g. a wrapper around a link that cannot), and
+	// the stack then sends nothing longer than MTU.
+	GSOMaxSize() int
+	// SendGSO transmits the IPv4 TCP packet pkt (complete, checksums valid)
+	// as segments of at most mss payload bytes each: the headers are
+	// copied to every segment with the sequence number, lengths and
+	// checksums adjusted, FIN and PSH kept only on the last segment and CWR
+	// only on the first (as Linux's tcp_gso_segment does). Like Send, it
+	// does not retain pkt and never calls the receiver synchronously.
+	SendGSO(pkt []byte, mss int) error
+}
+
+// BatchReceiver is implemented by links that receive packets in batches (one
+// recvmmsg, one drain of a queue). The function installed by SetBatchEnd is
+// called after the last packet of each batch, on the goroutine that calls
+// the receiver and serialized with it, so a receiver can defer per-packet
+// work to the end of the batch: the stack sends one ACK per connection per
+// batch, as Linux does per GRO packet. Install it before SetReceiver.
+type BatchReceiver interface {
+	SetBatchEnd(end func())
+}

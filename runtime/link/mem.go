@@ -9,9 +9,11 @@ import (
 
 	"github.com/fsmgen/fsmgen/runtime/clock"
 	"github.com/fsmgen/fsmgen/runtime/timer"
+	"github.com/fsmgen/fsmgen/runtime/wire"
 )
 
-// ErrTooBig is returned by Send for a packet longer than the link's MTU.
+// ErrTooBig is returned by Send for a packet longer than the link's MTU, and
+// by SendGSO for one longer than its limit or whose segments would be.
 var ErrTooBig = errors.New("link: packet exceeds MTU")
 
 // DefaultMTU is the MTU of a Pair whose config leaves MTU zero.
@@ -66,6 +68,11 @@ type PairConfig struct {
 	Seed int64 // seeds the impairment randomness; same seed, same run
 	AtoB Impairments
 	BtoA Impairments
+	// GSOMaxSize, if > MTU, lets both ends accept TCP packets up to that
+	// size (at most 65535, the IPv4 limit) in SendGSO, which segments them
+	// in software (wire.SplitTCP) before they enter the link, so
+	// impairments act per segment; 0 disables GSO: GSOMaxSize() returns 0.
+	GSOMaxSize int
 }
 
 // Stats counts what happened to the packets sent in one direction.
@@ -77,12 +84,13 @@ type Stats struct {
 	Reordered    uint64 // delivered after a packet sent later
 	Corrupted    uint64 // had a bit flipped
 	QueueDropped uint64 // tail-dropped by a full queue
+	GSO          uint64 // packets SendGSO cut into segments (each segment counts in Sent)
 }
 
 // counters are one direction's Stats. delivered is written by the delivering
 // side, the rest by senders, so they live on separate cache lines.
 type counters struct {
-	sent, lost, dup, reord, corrupt, qdrop atomic.Uint64
+	sent, lost, dup, reord, corrupt, qdrop, gso atomic.Uint64
 	_                                      [64]byte
 	delivered                              atomic.Uint64
 }
@@ -91,6 +99,8 @@ type counters struct {
 // the other end's receiver.
 type Mem struct {
 	mtu    int
+	gso    int       // GSOMaxSize(): > mtu, or 0
+	bufs   sync.Pool // of *[]byte, mtu long: SendGSO's scratch
 	peer   *Mem
 	out    pipe // the direction this end sends on
 	st     *counters
@@ -117,8 +127,14 @@ func Pair(c clock.Clock, cfg PairConfig) (a, b *Mem) {
 	if mtu <= 0 {
 		mtu = DefaultMTU
 	}
-	a = &Mem{mtu: mtu, st: new(counters)}
-	b = &Mem{mtu: mtu, st: new(counters)}
+	gso := min(cfg.GSOMaxSize, 0xffff)
+	if gso <= mtu {
+		gso = 0
+	}
+	a = &Mem{mtu: mtu, gso: gso, st: new(counters)}
+	b = &Mem{mtu: mtu, gso: gso, st: new(counters)}
+	newBuf := func() any { buf := make([]byte, mtu); return &buf }
+	a.bufs.New, b.bufs.New = newBuf, newBuf
 	a.peer, b.peer = b, a
 	a.out = newPipe(c, cfg.AtoB, mtu, uint64(cfg.Seed), 0xa2b, b, a.st)
 	b.out = newPipe(c, cfg.BtoA, mtu, uint64(cfg.Seed), 0xb2a, a, b.st)
@@ -177,6 +193,37 @@ func (m *Mem) SetReceiver(recv func(pkt []byte)) {
 // MTU returns the configured MTU.
 func (m *Mem) MTU() int { return m.mtu }
 
+// GSOMaxSize returns PairConfig.GSOMaxSize, capped at 65535, or 0 when that
+// is not above the MTU (GSO disabled).
+func (m *Mem) GSOMaxSize() int { return m.gso }
+
+// SendGSO cuts the IPv4 TCP packet pkt into segments of at most mss payload
+// bytes with wire.SplitTCP and Sends each, so each is counted, impaired and
+// delivered on its own. pkt may be up to GSOMaxSize bytes, or MTU when GSO is
+// disabled; a longer one, or an mss making segments longer than the MTU,
+// gets ErrTooBig and nothing is sent. A packet SplitTCP rejects gets its
+// error (see wire.SplitTCP). It does not retain pkt, never calls a receiver,
+// is safe for concurrent use and does not allocate.
+func (m *Mem) SendGSO(pkt []byte, mss int) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	if len(pkt) > max(m.gso, m.mtu) {
+		return ErrTooBig
+	}
+	bp := m.bufs.Get().(*[]byte)
+	err := wire.SplitTCP(pkt, mss, *bp, m.Send)
+	m.bufs.Put(bp)
+	if err == wire.ErrShortBuffer {
+		// The scratch buffer is MTU long: the segments would not fit.
+		return ErrTooBig
+	}
+	if err == nil && len(pkt) > m.mtu {
+		m.st.gso.Add(1)
+	}
+	return err
+}
+
 // Close shuts this end: nothing more is delivered to it, packets it sent
 // that are still in flight are dropped, its Sends return ErrClosed, and its
 // peer's Sends are discarded. A receiver call in progress (or racing with
@@ -202,10 +249,14 @@ func (m *Mem) Stats() Stats {
 		Reordered:    c.reord.Load(),
 		Corrupted:    c.corrupt.Load(),
 		QueueDropped: c.qdrop.Load(),
+		GSO:          c.gso.Load(),
 	}
 }
 
-var _ Link = (*Mem)(nil)
+var (
+	_ Link      = (*Mem)(nil)
+	_ Segmenter = (*Mem)(nil)
+)
 
 // fastPipe is the Real-clock, unimpaired direction: a bounded ring of
 // queued buffers drained in batches by one goroutine. Senders take the lock

@@ -56,6 +56,15 @@ type Config struct {
 	// RecvBuffer is the socket receive buffer in bytes (default 4 MiB; set
 	// with SO_RCVBUFFORCE, falling back to SO_RCVBUF).
 	RecvBuffer int
+	// NoOffload sends every packet through the IP_HDRINCL socket. By
+	// default a packet to a destination whose next hop is a resolved
+	// Ethernet neighbor goes out through a packet socket on the outgoing
+	// interface instead (AF_PACKET with PACKET_VNET_HDR), which makes
+	// SendGSO a kernel segmentation offload: one system call per 64 KiB
+	// rather than per segment, and no per-packet route lookup or netfilter
+	// output hooks (so firewall output rules do not see the stack's
+	// packets; input rules at the peer still do).
+	NoOffload bool
 }
 
 // Stats are a Link's packet counters.
@@ -71,6 +80,8 @@ type Stats struct {
 	TxBytes     uint64 // bytes handed to the kernel
 	TxDropped   uint64 // packets dropped: ENOBUFS, or no send-buffer room within 1s
 	TxErrors    uint64 // Sends that failed with another error
+	TxFrames    uint64 // of TxPackets, sent through the packet socket (see Config.NoOffload)
+	TxGSO       uint64 // of TxFrames, segmented by the kernel (SendGSO)
 }
 
 // ErrBadPacket is returned by Send for a packet that is not IPv4 or is
@@ -102,12 +113,16 @@ type Link struct {
 	file *os.File
 	rc   syscall.RawConn
 	wfd  int
+	off  *offload // packet-socket transmit path; nil with Config.NoOffload
+
+	sendRawFn func([]byte) error // l.sendRaw, bound once (no allocation per use)
 
 	// mu is read-held by Send around the send syscall and write-held by
 	// Close around closing wfd, so wfd is never reused under a Send.
 	mu     sync.RWMutex
 	closed atomic.Bool
 	recv   atomic.Pointer[func([]byte)]
+	end    atomic.Pointer[func()] // batch end (link.BatchReceiver)
 	done   chan struct{}
 
 	// Reader state, owned by the reader goroutine.
@@ -121,11 +136,15 @@ type Link struct {
 
 	st struct {
 		rxPackets, rxBytes, rxFiltered, rxTruncated, rxNoRecv, rxErrors, rxOverflow atomic.Uint64
-		txPackets, txBytes, txDropped, txErrors                                     atomic.Uint64
+		txPackets, txBytes, txDropped, txErrors, txFrames, txGSO                    atomic.Uint64
 	}
 }
 
-var _ link.Link = (*Link)(nil)
+var (
+	_ link.Link          = (*Link)(nil)
+	_ link.Segmenter     = (*Link)(nil)
+	_ link.BatchReceiver = (*Link)(nil)
+)
 
 // Open creates the raw sockets in the calling thread's network namespace and
 // starts the reader goroutine. Call it inside netnstest.NS.Do (or on a thread
@@ -148,7 +167,11 @@ func Open(cfg Config) (*Link, error) {
 		cfg.RecvBuffer = defaultRecvBuffer
 	}
 	l := &Link{local: cfg.LocalAddr.As4(), mtu: cfg.MTU, wfd: -1, done: make(chan struct{})}
+	l.sendRawFn = l.sendRaw
 	fd, err := l.setup(cfg)
+	if err == nil && !cfg.NoOffload {
+		l.off, err = openOffload(cfg.MTU)
+	}
 	if err != nil {
 		if fd >= 0 {
 			unix.Close(fd)
@@ -164,6 +187,9 @@ func Open(cfg Config) (*Link, error) {
 	if l.rc, err = l.file.SyscallConn(); err != nil {
 		l.file.Close()
 		unix.Close(l.wfd)
+		if l.off != nil {
+			l.off.close()
+		}
 		return nil, fmt.Errorf("rawlink: %w", err)
 	}
 	l.bufs = make([][]byte, cfg.Batch)
@@ -319,6 +345,9 @@ func (l *Link) readLoop() {
 			l.st.rxBytes.Add(uint64(len(pkt)))
 			(*recv)(pkt)
 		}
+		if end := l.end.Load(); end != nil && recv != nil {
+			(*end)()
+		}
 	}
 }
 
@@ -346,14 +375,16 @@ func (l *Link) accept(pkt []byte) bool {
 	return [4]byte(pkt[16:20]) == l.local
 }
 
-// Send transmits one IPv4 packet (IP header included). The kernel fills in
-// the IP header checksum and total length, an IP ID if it is zero and the
-// source address if it is zero; everything else, including the TCP checksum,
-// is the caller's. The packet carries fwmark Mark. Send does not retain pkt
-// and never calls the receiver. If the socket send buffer is full, Send
-// waits for room, at most a second; a packet the kernel drops (ENOBUFS, or
-// that timeout) is counted in Stats.TxDropped and Send returns nil, as a NIC
-// queue would drop it.
+// Send transmits one IPv4 packet (IP header included). Through the
+// IP_HDRINCL socket the kernel fills in the IP header checksum and total
+// length, an IP ID if it is zero and the source address if it is zero;
+// through the packet socket (see Config.NoOffload) the packet goes out as
+// given, so the caller must fill them (wire.Segment.Encode does). The TCP
+// checksum is always the caller's. The packet carries fwmark Mark. Send
+// does not retain pkt and never calls the receiver. If the socket send
+// buffer is full, Send waits for room, at most a second; a packet the kernel
+// drops (ENOBUFS, or that timeout) is counted in Stats.TxDropped and Send
+// returns nil, as a NIC queue would drop it.
 func (l *Link) Send(pkt []byte) error {
 	if len(pkt) < 20 || pkt[0]>>4 != 4 {
 		return ErrBadPacket
@@ -361,6 +392,49 @@ func (l *Link) Send(pkt []byte) error {
 	if len(pkt) > l.mtu {
 		return ErrTooBig
 	}
+	if l.off != nil {
+		if p, ok := l.off.path([4]byte(pkt[16:20]), time.Now()); ok {
+			return l.sendFrame(&p, pkt, 0)
+		}
+	}
+	return l.sendRaw(pkt)
+}
+
+// GSOMaxSize returns the largest packet SendGSO accepts: GSOMaxSize, or 0
+// with Config.NoOffload.
+func (l *Link) GSOMaxSize() int {
+	if l.off == nil {
+		return 0
+	}
+	return GSOMaxSize
+}
+
+// SendGSO transmits the IPv4 TCP packet pkt as segments of at most mss
+// payload bytes (see link.Segmenter): as one frame the kernel segments when
+// the destination is reachable through the packet socket, otherwise cut in
+// software (wire.SplitTCP) and sent through the IP_HDRINCL socket.
+func (l *Link) SendGSO(pkt []byte, mss int) error {
+	if l.off == nil {
+		return l.Send(pkt) // GSOMaxSize is 0: pkt must fit the MTU
+	}
+	if len(pkt) < 40 || pkt[0]>>4 != 4 || pkt[9] != unix.IPPROTO_TCP {
+		return ErrBadPacket
+	}
+	ihl := int(pkt[0]&0x0f) * 4
+	if ihl < 20 || ihl+20 > len(pkt) || ihl+int(pkt[ihl+12]>>4)*4 > len(pkt) || mss < 1 {
+		return ErrBadPacket
+	}
+	if len(pkt) > GSOMaxSize {
+		return ErrTooBig
+	}
+	if p, ok := l.off.path([4]byte(pkt[16:20]), time.Now()); ok {
+		return l.sendFrame(&p, pkt, mss)
+	}
+	return l.off.split(pkt, mss, l.sendRawFn)
+}
+
+// sendRaw sends pkt through the IP_HDRINCL socket.
+func (l *Link) sendRaw(pkt []byte) error {
 	sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: [4]byte(pkt[16:20])}
 	l.mu.RLock()
 	if l.closed.Load() {
@@ -369,6 +443,29 @@ func (l *Link) Send(pkt []byte) error {
 	}
 	e := sendto(l.wfd, pkt, &sa)
 	l.mu.RUnlock()
+	return l.sent(pkt, e)
+}
+
+// sendFrame sends pkt through the packet socket; mss > 0 asks for GSO.
+func (l *Link) sendFrame(p *l2path, pkt []byte, mss int) error {
+	l.mu.RLock()
+	if l.closed.Load() {
+		l.mu.RUnlock()
+		return link.ErrClosed
+	}
+	e := l.off.send(p, pkt, mss)
+	l.mu.RUnlock()
+	if e == 0 {
+		l.st.txFrames.Add(1)
+		if mss > 0 {
+			l.st.txGSO.Add(1)
+		}
+	}
+	return l.sent(pkt, e)
+}
+
+// sent counts the outcome e of sending pkt.
+func (l *Link) sent(pkt []byte, e syscall.Errno) error {
 	switch e {
 	case 0:
 		l.st.txPackets.Add(1)
@@ -379,7 +476,7 @@ func (l *Link) Send(pkt []byte) error {
 		return nil
 	default:
 		l.st.txErrors.Add(1)
-		return fmt.Errorf("rawlink: sendto: %w", e)
+		return fmt.Errorf("rawlink: send: %w", e)
 	}
 }
 
@@ -402,6 +499,13 @@ func (l *Link) SetReceiver(recv func(pkt []byte)) {
 	l.recv.Store(&recv)
 }
 
+// SetBatchEnd installs the function called, from the reader goroutine,
+// after the packets of each recvmmsg batch have been passed to the receiver
+// (link.BatchReceiver). The same rules as for the receiver apply.
+func (l *Link) SetBatchEnd(end func()) {
+	l.end.Store(&end)
+}
+
 // MTU returns the largest packet Send accepts.
 func (l *Link) MTU() int { return l.mtu }
 
@@ -422,6 +526,8 @@ func (l *Link) Stats() Stats {
 		TxBytes:     l.st.txBytes.Load(),
 		TxDropped:   l.st.txDropped.Load(),
 		TxErrors:    l.st.txErrors.Load(),
+		TxFrames:    l.st.txFrames.Load(),
+		TxGSO:       l.st.txGSO.Load(),
 	}
 }
 
@@ -436,6 +542,11 @@ func (l *Link) Close() error {
 	}
 	l.mu.Lock() // wait for in-flight sends
 	err := unix.Close(l.wfd)
+	if l.off != nil {
+		if cerr := l.off.close(); err == nil {
+			err = cerr
+		}
+	}
 	l.mu.Unlock()
 	if cerr := l.file.Close(); err == nil {
 		err = cerr

@@ -47,7 +47,9 @@ func listen(t testing.TB, ns *netnstest.NS, addr netip.Addr) (net.Listener, neti
 func TestSYNThroughKernel(t *testing.T) {
 	tp := netnstest.New(t, netnstest.Options{})
 	_, srv := listen(t, tp.B, tp.AddrB)
-	la := open(t, tp.A, tp.AddrA)
+	// Through the IP_HDRINCL socket, whose packets pass the output hook:
+	// the packet socket's would bypass the rule under test.
+	la := openConfig(t, tp.A, rawlink.Config{LocalAddr: tp.AddrA, NoOffload: true})
 	ca := netnstest.NewCapture(256)
 	la.SetReceiver(ca.Receive)
 	obs := open(t, tp.B, tp.AddrB) // observer: every TCP packet B receives
@@ -314,6 +316,23 @@ func TestZeroAllocs(t *testing.T) {
 		t.Errorf("Send: %v allocs per packet", a)
 	}
 	wait(1100)
+	if la.Stats().TxFrames == 0 {
+		t.Fatal("Send did not take the packet socket")
+	}
+	// SendGSO: one 64 KiB frame the kernel cuts into 45 segments.
+	big := netnstest.BuildTCP(netnstest.Segment{
+		Src: netip.AddrPortFrom(tp.AddrA, 40000), Dst: netip.AddrPortFrom(tp.AddrB, 40000),
+		Seq: 1, Ack: 1, Flags: netnstest.FlagACK, Payload: make([]byte, 65535-40),
+	})
+	if a := testing.AllocsPerRun(20, func() {
+		if err := la.SendGSO(big, 1460); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("SendGSO: %v allocs per 64 KiB", a)
+	}
+	wait(1100 + 21*45)
+	got.Store(1100)
 	const rounds, burst = 50, 100
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)

@@ -1,0 +1,119 @@
+//go:build linux
+
+package rawlink_test
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/fsmgen/fsmgen/runtime/link/rawlink"
+	"github.com/fsmgen/fsmgen/tests/netnstest"
+)
+
+func openConfig(t testing.TB, ns *netnstest.NS, cfg rawlink.Config) *rawlink.Link {
+	t.Helper()
+	var l *rawlink.Link
+	if err := ns.Do(func() (err error) { l, err = rawlink.Open(cfg); return }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// TestOffload checks the packet-socket transmit path: to a resolved
+// neighbor, Send goes out as a frame and SendGSO as one frame the kernel
+// segments into valid MSS-sized packets (seen by an observer in B); to an
+// unresolved one both fall back to the IP_HDRINCL socket, SendGSO cutting in
+// software; with NoOffload there is no GSO at all.
+func TestOffload(t *testing.T) {
+	tp := netnstest.New(t, netnstest.Options{}) // static neighbors: A knows B's MAC
+	la := openConfig(t, tp.A, rawlink.Config{LocalAddr: tp.AddrA})
+	obs := openConfig(t, tp.B, rawlink.Config{LocalAddr: tp.AddrB, NoOffload: true})
+	cb := netnstest.NewCapture(1024)
+	obs.SetReceiver(cb.Receive)
+	if la.GSOMaxSize() != rawlink.GSOMaxSize {
+		t.Fatalf("GSOMaxSize = %d, want %d", la.GSOMaxSize(), rawlink.GSOMaxSize)
+	}
+
+	const mss = 1460
+	src := netip.AddrPortFrom(tp.AddrA, 41000)
+	dst := netip.AddrPortFrom(tp.AddrB, 9) // no listener: B's kernel RSTs, which does not matter here
+	payload := make([]byte, 65535-40)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	big := netnstest.BuildTCP(netnstest.Segment{Src: src, Dst: dst, Seq: 5000, Ack: 1, Flags: netnstest.FlagACK | netnstest.FlagPSH, Payload: payload})
+
+	// One small packet: a frame, delivered intact.
+	small := netnstest.BuildTCP(netnstest.Segment{Src: src, Dst: dst, Seq: 1, Flags: netnstest.FlagSYN})
+	if err := la.Send(small); err != nil {
+		t.Fatal(err)
+	}
+	if _, pkt, ok := cb.WaitTCP(3*time.Second, func(s netnstest.Segment) bool { return s.Src == src && s.Seq == 1 }); !ok {
+		t.Fatal("observer did not see the frame")
+	} else if !netnstest.ChecksumsOK(pkt) {
+		t.Fatal("frame arrived with bad checksums")
+	}
+	if st := la.Stats(); st.TxFrames != 1 || st.TxPackets != 1 || st.TxGSO != 0 {
+		t.Fatalf("after Send: %+v, want 1 frame", st)
+	}
+
+	// One 64 KiB packet: one GSO frame, 45 valid segments in B.
+	if err := la.SendGSO(big, mss); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	segs := 0
+	want := uint32(5000)
+	for len(got) < len(payload) {
+		s, pkt, ok := cb.WaitTCP(3*time.Second, func(s netnstest.Segment) bool { return s.Src == src && s.Flags&netnstest.FlagACK != 0 })
+		if !ok {
+			t.Fatalf("observer saw %d segments, %d of %d bytes", segs, len(got), len(payload))
+		}
+		if !netnstest.ChecksumsOK(pkt) || len(s.Payload) > mss || s.Seq != want {
+			t.Fatalf("segment %d: checksums ok %v, %d bytes, seq %d (want %d)", segs, netnstest.ChecksumsOK(pkt), len(s.Payload), s.Seq, want)
+		}
+		last := len(got)+len(s.Payload) == len(payload)
+		if (s.Flags&netnstest.FlagPSH != 0) != last {
+			t.Fatalf("segment %d: PSH %v, want only on the last", segs, s.Flags&netnstest.FlagPSH != 0)
+		}
+		got = append(got, s.Payload...)
+		want += uint32(len(s.Payload))
+		segs++
+	}
+	if !bytes.Equal(got, payload) || segs != (len(payload)+mss-1)/mss {
+		t.Fatalf("%d segments, payload equal %v", segs, bytes.Equal(got, payload))
+	}
+	if st := la.Stats(); st.TxFrames != 2 || st.TxGSO != 1 {
+		t.Fatalf("after SendGSO: %+v, want 2 frames, 1 GSO", st)
+	}
+
+	// An unresolved neighbor: the IP_HDRINCL socket, software segments.
+	a4 := tp.AddrB.As4()
+	a4[3] = 99
+	nowhere := netip.AddrPortFrom(netip.AddrFrom4(a4), 9)
+	big = netnstest.BuildTCP(netnstest.Segment{Src: src, Dst: nowhere, Seq: 5000, Flags: netnstest.FlagACK, Payload: payload})
+	before := la.Stats()
+	if err := la.SendGSO(big, mss); err != nil {
+		t.Fatal(err)
+	}
+	after := la.Stats()
+	if after.TxFrames != before.TxFrames || after.TxPackets-before.TxPackets != uint64(segs) {
+		t.Fatalf("fallback: frames %d -> %d, packets %d -> %d; want no frame and %d packets",
+			before.TxFrames, after.TxFrames, before.TxPackets, after.TxPackets, segs)
+	}
+
+	// NoOffload: no GSO; SendGSO takes only what fits the MTU.
+	plain := openConfig(t, tp.A, rawlink.Config{LocalAddr: tp.AddrA, NoOffload: true})
+	if plain.GSOMaxSize() != 0 {
+		t.Fatalf("NoOffload: GSOMaxSize = %d, want 0", plain.GSOMaxSize())
+	}
+	if err := plain.SendGSO(big, mss); err != rawlink.ErrTooBig {
+		t.Fatalf("NoOffload SendGSO of %d bytes: %v, want ErrTooBig", len(big), err)
+	}
+	if err := plain.Send(small); err != nil || plain.Stats().TxFrames != 0 {
+		t.Fatalf("NoOffload Send: %v, %+v", err, plain.Stats())
+	}
+}
