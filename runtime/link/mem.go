@@ -91,8 +91,8 @@ type Stats struct {
 // side, the rest by senders, so they live on separate cache lines.
 type counters struct {
 	sent, lost, dup, reord, corrupt, qdrop, gso atomic.Uint64
-	_                                      [64]byte
-	delivered                              atomic.Uint64
+	_                                           [64]byte
+	delivered                                   atomic.Uint64
 }
 
 // Mem is one end of an in-memory link created by Pair. Its Send delivers to
