@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fsmgen/fsmgen/generated/tcpfsm"
@@ -37,6 +38,8 @@ type listener struct {
 	accept chan *conn
 	done   chan struct{}
 	closed bool
+
+	releasePort func() // the port's reservation in the host (Stack.reservePort)
 }
 
 // Listen announces on a local port. network must be "tcp" or "tcp4";
@@ -55,11 +58,27 @@ func (s *Stack) Listen(network, address string) (net.Listener, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	_, inUse := s.listeners[port]
+	closed := s.closed
+	s.mu.Unlock()
+	switch {
+	case closed:
 		return nil, net.ErrClosed
+	case inUse:
+		return nil, &net.OpError{Op: "listen", Net: network, Err: fmt.Errorf("port %d: address already in use", port)}
 	}
-	if _, ok := s.listeners[port]; ok {
+	if l.releasePort, err = s.reservePort(port); err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, inUse := s.listeners[port]; inUse || s.closed { // lost a race while reserving
+		if l.releasePort != nil {
+			l.releasePort()
+		}
+		if s.closed {
+			return nil, net.ErrClosed
+		}
 		return nil, &net.OpError{Op: "listen", Net: network, Err: fmt.Errorf("port %d: address already in use", port)}
 	}
 	s.listeners[port] = l
@@ -179,6 +198,9 @@ func (l *listener) shutdown(ev tcpfsm.Event) error {
 		delete(l.s.listeners, l.port)
 	}
 	l.s.mu.Unlock()
+	if l.releasePort != nil {
+		l.releasePort()
+	}
 	l.tcb.mu.Lock()
 	l.tcb.fire(ev)
 	l.tcb.mu.Unlock()
@@ -220,6 +242,21 @@ func (s *Stack) Dial(network, address string) (net.Conn, error) {
 	return s.DialContext(context.Background(), network, address)
 }
 
+// dialPort picks an ephemeral port for a connection to remote and reserves
+// it in the host if the link needs that, skipping ports the host uses.
+func (s *Stack) dialPort(remote [4]byte, remotePort uint16) (port uint16, release func(), err error) {
+	for range 64 {
+		if port, err = s.ephemeralPort(remote, remotePort); err != nil {
+			return 0, nil, err
+		}
+		release, err = s.reservePort(port)
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return port, release, err
+		}
+	}
+	return 0, nil, fmt.Errorf("runtime: no ephemeral port free in the host: %w", err)
+}
+
 // DialContext connects to address ("IPv4:port") with an active OPEN and
 // waits for ESTABLISHED, a reset (connection refused), a timeout after the
 // SYN retries, or ctx.
@@ -232,14 +269,18 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 		return nil, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("address %q: want IPv4:port", address)}
 	}
 	remote := ap.Addr().As4()
-	port, err := s.ephemeralPort(remote, ap.Port())
+	port, release, err := s.dialPort(remote, ap.Port())
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	c := newConn(s, fourTuple{localPort: port, remotePort: ap.Port(), remote: remote})
+	c.releasePort = release
 	stateWake := make(chan struct{}, 1)
 	c.stateWake = stateWake
 	if err := s.register(c); err != nil {
+		if release != nil {
+			release()
+		}
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	c.mu.Lock()

@@ -51,6 +51,8 @@ type conn struct {
 	ackNow         bool
 	ackQueued      bool // in Stack.ackQueue: ACK at the end of the receive batch
 
+	releasePort func() // gives back a dialed connection's port reservation (under Stack.mu)
+
 	// Retransmission (RFC 6298) and congestion control (RFC 5681, 6582).
 	srtt, rttvar, rto time.Duration
 	rttSeq            seqnum.Value

@@ -200,6 +200,11 @@ type Stack struct {
 	// MSS (see conn.output).
 	gso     link.Segmenter
 	gsoPool *bufPool
+
+	// ports reserves the ports the stack uses in the host's TCP when the
+	// link shares its address with the host (link.PortReserver); nil
+	// otherwise.
+	ports link.PortReserver
 }
 
 // NewStack returns a stack sending and receiving through l as opts.Addr.
@@ -232,6 +237,9 @@ func NewStack(l link.Link, opts Options) (*Stack, error) {
 		s.gso, s.gsoPool = g, newBufPool(g.GSOMaxSize())
 	}
 	s.closedTCB = newConn(s, fourTuple{})
+	if r, ok := l.(link.PortReserver); ok {
+		s.ports = r
+	}
 	if b, ok := l.(link.BatchReceiver); ok {
 		s.batched = true
 		b.SetBatchEnd(s.flushAcks)
@@ -431,7 +439,21 @@ func (s *Stack) unregister(c *conn) {
 	if s.conns[c.id] == c {
 		delete(s.conns, c.id)
 	}
+	release := c.releasePort
+	c.releasePort = nil
 	s.mu.Unlock()
+	if release != nil {
+		release()
+	}
+}
+
+// reservePort claims port in the host's TCP if the link needs that (see
+// link.PortReserver); release is nil when nothing was reserved.
+func (s *Stack) reservePort(port uint16) (release func(), err error) {
+	if s.ports == nil {
+		return nil, nil
+	}
+	return s.ports.ReservePort(port)
 }
 
 // ephemeralPort picks a free local port for a connection to remote

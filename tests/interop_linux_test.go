@@ -110,6 +110,14 @@ func (l *iopLink) SetBatchEnd(end func()) {
 	}
 }
 
+// ReservePort passes to the wrapped link's port reservation, if it has one.
+func (l *iopLink) ReservePort(port uint16) (func(), error) {
+	if r, ok := l.Link.(link.PortReserver); ok {
+		return r.ReservePort(port)
+	}
+	return nil, nil
+}
+
 // Inject delivers pkt to the stack as if the link had received it.
 func (l *iopLink) Inject(pkt []byte) {
 	l.mu.Lock()

@@ -55,3 +55,16 @@ type Segmenter interface {
 type BatchReceiver interface {
 	SetBatchEnd(end func())
 }
+
+// PortReserver is implemented by links that share their address with the
+// host's own TCP (a raw socket does). Without a reservation the host answers
+// every segment of the stack's connections with an RST (which a firewall
+// rule must then drop, after the host has built it) and may give the same
+// port to one of its own programs. The stack reserves each port it listens
+// on or dials from, and releases it when the listener or connection is gone.
+type PortReserver interface {
+	// ReservePort claims port for the stack. It fails with an error
+	// wrapping syscall.EADDRINUSE when the host already uses the port.
+	// release gives the port back; calling it more than once is harmless.
+	ReservePort(port uint16) (release func(), err error)
+}

@@ -82,7 +82,7 @@ func TestSendGSOFastPath(t *testing.T) {
 		t.Fatalf("%d segments, want 45", len(segs))
 	}
 	checkSegments(t, segs, &seg, 1500)
-	if st := a.Stats(); st != (Stats{Sent: 45, Delivered: 45}) {
+	if st := a.Stats(); st != (Stats{Sent: 45, Delivered: 45, GSO: 1}) {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -113,7 +113,8 @@ type Link struct {
 	file *os.File
 	rc   syscall.RawConn
 	wfd  int
-	off  *offload // packet-socket transmit path; nil with Config.NoOffload
+	off  *offload  // packet-socket transmit path; nil with Config.NoOffload
+	res  *reserver // creates ReservePort's sockets in the link's namespace
 
 	sendRawFn func([]byte) error // l.sendRaw, bound once (no allocation per use)
 
@@ -144,6 +145,7 @@ var (
 	_ link.Link          = (*Link)(nil)
 	_ link.Segmenter     = (*Link)(nil)
 	_ link.BatchReceiver = (*Link)(nil)
+	_ link.PortReserver  = (*Link)(nil)
 )
 
 // Open creates the raw sockets in the calling thread's network namespace and
@@ -172,12 +174,18 @@ func Open(cfg Config) (*Link, error) {
 	if err == nil && !cfg.NoOffload {
 		l.off, err = openOffload(cfg.MTU)
 	}
+	if err == nil {
+		l.res, err = startReserver()
+	}
 	if err != nil {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
 		if l.wfd >= 0 {
 			unix.Close(l.wfd)
+		}
+		if l.off != nil {
+			l.off.close()
 		}
 		return nil, err
 	}
@@ -190,6 +198,7 @@ func Open(cfg Config) (*Link, error) {
 		if l.off != nil {
 			l.off.close()
 		}
+		l.res.close()
 		return nil, fmt.Errorf("rawlink: %w", err)
 	}
 	l.bufs = make([][]byte, cfg.Batch)
@@ -548,6 +557,7 @@ func (l *Link) Close() error {
 		}
 	}
 	l.mu.Unlock()
+	l.res.close()
 	if cerr := l.file.Close(); err == nil {
 		err = cerr
 	}
