@@ -1097,3 +1097,63 @@ func TestInteropHTTP(t *testing.T) {
 	}
 	iopLogStats(t, st)
 }
+
+// TestInteropPortReservation: over the raw link the stack claims its ports
+// in A's kernel (link.PortReserver). Listening on a port a kernel socket
+// holds fails with EADDRINUSE; while a dialed connection lives (TIME-WAIT
+// included) its local port cannot be bound in A; afterwards it can.
+func TestInteropPortReservation(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ctx := iopCtx(t, 30*time.Second)
+	tp := netnstest.New(t, netnstest.Options{})
+	st, _, _ := iopRawStack(t, tp, iopOpts(tp.AddrA))
+	kernelBind := func(port uint16) error {
+		return tp.A.Do(func() error {
+			ln, err := net.Listen("tcp4", netip.AddrPortFrom(tp.AddrA, port).String())
+			if err == nil {
+				ln.Close()
+			}
+			return err
+		})
+	}
+
+	var held net.Listener
+	if err := tp.A.Do(func() (err error) { held, err = net.Listen("tcp4", netip.AddrPortFrom(tp.AddrA, 0).String()); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	hp := held.Addr().(*net.TCPAddr).Port
+	if ln, err := st.Listen("tcp", ":"+strconv.Itoa(hp)); !errors.Is(err, syscall.EADDRINUSE) {
+		if ln != nil {
+			ln.Close()
+		}
+		t.Fatalf("stack Listen on a port A's kernel holds: %v, want EADDRINUSE", err)
+	}
+
+	sink, err := tp.B.StartSink(netip.AddrPortFrom(tp.AddrB, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.DialContext(ctx, "tcp", sink.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := uint16(c.LocalAddr().(*net.TCPAddr).Port)
+	if err := kernelBind(local); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("kernel bind on the stack's port %d during the connection: %v, want EADDRINUSE", local, err)
+	}
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.WaitReceived(5, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // the stack closes first: TIME-WAIT (2 MSL = 200 ms) keeps the port
+	if err := kernelBind(local); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("kernel bind on port %d right after Close: %v, want EADDRINUSE (TIME-WAIT)", local, err)
+	}
+	iopWaitIdle(t, st, 5*time.Second)
+	if err := kernelBind(local); err != nil {
+		t.Fatalf("kernel bind on port %d after the connection ended: %v", local, err)
+	}
+}

@@ -4,7 +4,10 @@ package rawlink_test
 
 import (
 	"bytes"
+	"errors"
+	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,5 +118,86 @@ func TestOffload(t *testing.T) {
 	}
 	if err := plain.Send(small); err != nil || plain.Stats().TxFrames != 0 {
 		t.Fatalf("NoOffload Send: %v, %+v", err, plain.Stats())
+	}
+}
+
+// TestReservePort: a reserved port is closed to the host's own programs, a
+// port the host uses cannot be reserved, and the host's TCP stays silent
+// (no RST) for segments to a reserved port while it resets others; release
+// and Close give ports back.
+func TestReservePort(t *testing.T) {
+	tp := netnstest.New(t, netnstest.Options{})
+	la := openConfig(t, tp.A, rawlink.Config{LocalAddr: tp.AddrA})
+	obs := openConfig(t, tp.B, rawlink.Config{LocalAddr: tp.AddrB, NoOffload: true})
+	cb := netnstest.NewCapture(256)
+	obs.SetReceiver(cb.Receive)
+	kernelListen := func(port uint16) (net.Listener, error) {
+		var ln net.Listener
+		err := tp.A.Do(func() (err error) {
+			ln, err = net.Listen("tcp4", netip.AddrPortFrom(tp.AddrA, port).String())
+			return err
+		})
+		return ln, err
+	}
+
+	const reserved, open = 45000, 45001
+	release, err := la.ReservePort(reserved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ln, err := kernelListen(reserved); !errors.Is(err, syscall.EADDRINUSE) {
+		if ln != nil {
+			ln.Close()
+		}
+		t.Fatalf("kernel listen on a reserved port: %v, want EADDRINUSE", err)
+	}
+	held, err := kernelListen(46000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := la.ReservePort(46000); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("reserving a port the kernel listens on: %v, want EADDRINUSE", err)
+	}
+	held.Close()
+
+	// A's kernel (no RST rule here) resets a segment to an unreserved
+	// port, and says nothing for one to the reserved port.
+	rstFrom := func(port uint16) bool {
+		from := netip.AddrPortFrom(tp.AddrB, 50000)
+		to := netip.AddrPortFrom(tp.AddrA, port)
+		if err := obs.Send(netnstest.BuildTCP(netnstest.Segment{Src: from, Dst: to, Seq: 1, Ack: 1, Flags: netnstest.FlagACK})); err != nil {
+			t.Fatal(err)
+		}
+		_, _, ok := cb.WaitTCP(500*time.Millisecond, func(s netnstest.Segment) bool {
+			return s.Src == to && s.Flags&netnstest.FlagRST != 0
+		})
+		return ok
+	}
+	if !rstFrom(open) {
+		t.Fatal("control: no RST from A's kernel for an unreserved port; the observer is blind")
+	}
+	if rstFrom(reserved) {
+		t.Fatal("A's kernel sent an RST for a segment to a reserved port")
+	}
+
+	release()
+	release() // harmless
+	ln, err := kernelListen(reserved)
+	if err != nil {
+		t.Fatalf("kernel listen after release: %v", err)
+	}
+	ln.Close()
+
+	// Close releases what is still reserved.
+	if _, err := la.ReservePort(reserved); err != nil {
+		t.Fatal(err)
+	}
+	la.Close()
+	if ln, err = kernelListen(reserved); err != nil {
+		t.Fatalf("kernel listen after Close: %v", err)
+	}
+	ln.Close()
+	if _, err := la.ReservePort(reserved); err == nil {
+		t.Fatal("ReservePort on a closed link succeeded")
 	}
 }
