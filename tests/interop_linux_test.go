@@ -69,6 +69,7 @@ type iopLink struct {
 	link.Link
 	mu   sync.Mutex
 	recv func([]byte)
+	end  func() // batch end, called per packet when the wrapped link has no batches
 }
 
 func (l *iopLink) SetReceiver(recv func([]byte)) {
@@ -78,6 +79,9 @@ func (l *iopLink) SetReceiver(recv func([]byte)) {
 	l.Link.SetReceiver(func(pkt []byte) {
 		l.mu.Lock()
 		l.recv(pkt)
+		if l.end != nil {
+			l.end()
+		}
 		l.mu.Unlock()
 	})
 }
@@ -98,16 +102,21 @@ func (l *iopLink) SendGSO(pkt []byte, mss int) error {
 }
 
 // SetBatchEnd passes the end-of-batch callback to the wrapped link,
-// serialized with Inject like the receiver. A wrapped link without batches
-// never calls it; the stack's delayed-ACK timer then covers deferred ACKs.
+// serialized with Inject like the receiver; over a link without batches,
+// after every packet.
 func (l *iopLink) SetBatchEnd(end func()) {
-	if b, ok := l.Link.(link.BatchReceiver); ok {
-		b.SetBatchEnd(func() {
-			l.mu.Lock()
-			end()
-			l.mu.Unlock()
-		})
+	b, ok := l.Link.(link.BatchReceiver)
+	if !ok { // every packet is a batch of its own
+		l.mu.Lock()
+		l.end = end
+		l.mu.Unlock()
+		return
 	}
+	b.SetBatchEnd(func() {
+		l.mu.Lock()
+		end()
+		l.mu.Unlock()
+	})
 }
 
 // ReservePort passes to the wrapped link's port reservation, if it has one.

@@ -105,6 +105,7 @@ type Mem struct {
 	out    pipe // the direction this end sends on
 	st     *counters
 	recv   atomic.Pointer[func([]byte)]
+	end    atomic.Pointer[func()] // batch end (link.BatchReceiver)
 	closed atomic.Bool
 }
 
@@ -190,6 +191,12 @@ func (m *Mem) SetReceiver(recv func(pkt []byte)) {
 	m.recv.Store(&recv)
 }
 
+// SetBatchEnd installs the function called after each batch of deliveries
+// (link.BatchReceiver): on the real-clock fast path, everything the
+// delivery goroutine took from the queue at once; on other paths, each
+// packet.
+func (m *Mem) SetBatchEnd(end func()) { m.end.Store(&end) }
+
 // MTU returns the configured MTU.
 func (m *Mem) MTU() int { return m.mtu }
 
@@ -254,8 +261,9 @@ func (m *Mem) Stats() Stats {
 }
 
 var (
-	_ Link      = (*Mem)(nil)
-	_ Segmenter = (*Mem)(nil)
+	_ Link          = (*Mem)(nil)
+	_ Segmenter     = (*Mem)(nil)
+	_ BatchReceiver = (*Mem)(nil)
 )
 
 // fastPipe is the Real-clock, unimpaired direction: a bounded ring of
@@ -357,6 +365,9 @@ func (p *fastPipe) run() {
 		}
 		if rp != nil {
 			p.st.delivered.Add(uint64(k))
+			if e := p.dst.end.Load(); e != nil {
+				(*e)()
+			}
 		}
 	}
 }
@@ -546,6 +557,9 @@ func (p *simPipe) fire() {
 		if rp := p.dst.recv.Load(); rp != nil && !p.stop.Load() {
 			(*rp)(buf)
 			p.st.delivered.Add(1)
+			if e := p.dst.end.Load(); e != nil {
+				(*e)() // on virtual time every delivery is its own batch
+			}
 		}
 		done = buf
 		p.mu.Lock()
