@@ -175,11 +175,7 @@ func (c *conn) sendData(seq seqnum.Value, n int, fin bool) {
 	}
 	c.unackedSegs, c.ackNow = 0, false
 	c.s.timers.Stop(&c.tDelack)
-	if n > c.sndMSS {
-		c.s.sendGSO(buf, &out, c.sndMSS)
-	} else {
-		c.s.send(buf, &out)
-	}
+	c.s.send(buf, &out, c.sndMSS)
 	pool.put(b)
 }
 

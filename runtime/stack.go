@@ -480,13 +480,15 @@ func (s *Stack) ephemeralPort(remote [4]byte, remotePort uint16) (uint16, error)
 // sendSeg encodes and transmits seg through a scratch buffer from outPool.
 func (s *Stack) sendSeg(seg *wire.Segment) {
 	b := s.outPool.get()
-	s.send(*b, seg)
+	s.send(*b, seg, 0)
 	s.outPool.put(b)
 }
 
 // send encodes and transmits seg from buf, which may already hold the
-// payload in place (see conn.sendData).
-func (s *Stack) send(buf []byte, seg *wire.Segment) {
+// payload in place (see conn.sendData). A payload longer than mss > 0 goes
+// to the link's segmentation offload, which cuts it into mss-byte
+// segments; SegmentsOut counts the segments the peer will see.
+func (s *Stack) send(buf []byte, seg *wire.Segment, mss int) {
 	n, err := seg.Encode(buf)
 	if err != nil {
 		return
@@ -494,20 +496,13 @@ func (s *Stack) send(buf []byte, seg *wire.Segment) {
 	if seg.Flags&wire.RST != 0 {
 		s.stats.resets.Add(1)
 	}
-	if s.link.Send(buf[:n]) == nil {
-		s.stats.out.Add(1)
-	}
-}
-
-// sendGSO encodes seg, whose payload is longer than mss, into buf and hands
-// it to the link's segmentation offload, which cuts it into mss-byte
-// segments. SegmentsOut counts the segments the peer will see.
-func (s *Stack) sendGSO(buf []byte, seg *wire.Segment, mss int) {
-	n, err := seg.Encode(buf)
-	if err != nil {
+	if mss > 0 && len(seg.Payload) > mss {
+		if s.gso.SendGSO(buf[:n], mss) == nil {
+			s.stats.out.Add(uint64((len(seg.Payload) + mss - 1) / mss))
+		}
 		return
 	}
-	if s.gso.SendGSO(buf[:n], mss) == nil {
-		s.stats.out.Add(uint64((len(seg.Payload) + mss - 1) / mss))
+	if s.link.Send(buf[:n]) == nil {
+		s.stats.out.Add(1)
 	}
 }
