@@ -19,6 +19,7 @@ import (
 type reserver struct {
 	reqs chan reserveReq
 	quit chan struct{}
+	done chan struct{} // closed when the worker has exited
 
 	mu   sync.Mutex
 	held map[int]struct{} // reservation sockets not yet released
@@ -41,9 +42,10 @@ func startReserver() (*reserver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rawlink: network namespace: %w", err)
 	}
-	r := &reserver{reqs: make(chan reserveReq), quit: make(chan struct{}), held: make(map[int]struct{})}
+	r := &reserver{reqs: make(chan reserveReq), quit: make(chan struct{}), done: make(chan struct{}), held: make(map[int]struct{})}
 	started := make(chan error)
 	go func() {
+		defer close(r.done)
 		defer ns.Close()
 		// The thread stays locked to the end: a goroutine that exits locked
 		// takes its thread (and its namespace) with it.
@@ -127,9 +129,11 @@ func (r *reserver) release(fd int) {
 	}
 }
 
-// close stops the worker and releases every reservation.
+// close stops the worker, waits for it to exit, and releases every
+// reservation.
 func (r *reserver) close() {
 	close(r.quit)
+	<-r.done
 	r.mu.Lock()
 	for fd := range r.held {
 		unix.Close(fd)
