@@ -23,8 +23,23 @@ func Checksum(b []byte, initial uint16) uint16 {
 
 // sumLE adds b, read as little-endian 64-bit words (the last one padded with
 // zeros), to acc with end-around carry, for fold to reduce.
+//
+// Where the CPU has AVX2, whole 128-byte blocks of a long b are summed as
+// 16-bit words in vector lanes instead, about 3x faster than the carry
+// chain (one add with carry per 8 bytes). Both are sums of the same 16-bit
+// words modulo 0xffff, because 2^16 ≡ 1 (RFC 1071 §2(A) and (B)), so the
+// partial sums combine with end-around carry.
 func sumLE(b []byte, acc uint64) uint64 {
 	var c uint64
+	if useAVX2 && len(b) >= minSumAVX2 {
+		for len(b) >= 128 {
+			n := min(len(b)&^127, maxSumAVX2)
+			acc, c = bits.Add64(acc, sumAVX2(b[:n]), 0)
+			acc += c // acc < 2^64-1 after a carry, so this cannot wrap
+			b = b[n:]
+		}
+		c = 0
+	}
 	for len(b) >= 64 {
 		w := b[:64]
 		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(w[0:8]), c)
@@ -62,6 +77,11 @@ func sumTail(b []byte, acc, c uint64) uint64 {
 	// c is 1 only if acc wrapped, leaving acc < t, so this cannot overflow.
 	return acc + c
 }
+
+// minSumAVX2 is the shortest input worth the vector sum's setup and
+// horizontal reduction; below it the carry chain is as fast (measured with
+// BenchmarkChecksum on an AMD EPYC).
+const minSumAVX2 = 256
 
 // fold reduces a 64-bit ones' complement accumulator to 16 bits.
 func fold(acc uint64) uint16 {

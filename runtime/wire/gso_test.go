@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -215,7 +216,7 @@ func TestSplitTCP(t *testing.T) {
 		{name: "payload=mss", payload: 1460, mss: 1460},
 		{name: "payload<mss", payload: 100, mss: 1460},
 		{name: "no-payload", payload: 0, mss: 1460},
-		{name: "huge-mss", payload: 3000, mss: 1 << 40},
+		{name: "huge-mss", payload: 3000, mss: math.MaxInt},
 		{name: "no-options", payload: 3000, mss: 1000, edit: func(s *Segment) { s.Options = Options{} }},
 		{name: "all-options", payload: 3000, mss: 1000, edit: func(s *Segment) { s.Options = allOpts }},
 		{name: "mss-option", payload: 3000, mss: 1000, edit: func(s *Segment) { s.Options = Options{HasMSS: true, MSS: 536} }},
