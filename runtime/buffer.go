@@ -67,6 +67,18 @@ func (b *sendBuffer) peek(dst []byte, off int) int {
 	return n
 }
 
+// slices returns up to n bytes starting off bytes after SND.UNA, in place:
+// a, then b when they wrap around the ring's end (b is empty otherwise).
+func (b *sendBuffer) slices(off, n int) (first, second []byte) {
+	if off >= b.n {
+		return nil, nil
+	}
+	n = min(n, b.n-off)
+	i := (b.start + off) % len(b.buf)
+	first = b.buf[i:min(i+n, len(b.buf))]
+	return first, b.buf[:n-len(first)]
+}
+
 // discard drops n acknowledged bytes from the front.
 func (b *sendBuffer) discard(n int) {
 	n = min(n, b.n)

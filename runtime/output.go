@@ -160,23 +160,28 @@ func (c *conn) sendData(seq seqnum.Value, n int, fin bool) {
 		flags |= wire.FIN
 	}
 	out := c.header(seq, flags)
-	hdr := wire.HeaderLen(&out.Options)
 	off := int(c.sndUna.Size(seq))
-	pool := c.s.outPool
-	if n > c.sndMSS {
-		pool = c.s.gsoPool
-	}
-	b := pool.get()
-	buf := *b
-	got := c.sndBuf.peek(buf[hdr:hdr+n], off)
-	out.Payload = buf[hdr : hdr+got]
 	if !c.rttTiming && n > 0 && seq == c.sndNxt {
 		c.rttTiming, c.rttSeq, c.rttStart = true, seq.Add(seqnum.Size(n)), c.s.opts.Clock.Now()
 	}
 	c.unackedSegs, c.ackNow = 0, false
 	c.s.timers.Stop(&c.tDelack)
-	c.s.send(buf, &out, c.sndMSS)
-	pool.put(b)
+	if c.s.gather != nil {
+		// The link copies the payload straight from the send ring.
+		a, b := c.sndBuf.slices(off, n)
+		c.s.sendGather(&out, a, b, c.sndMSS)
+		return
+	}
+	hdr := wire.HeaderLen(&out.Options)
+	pool := c.s.outPool
+	if n > c.sndMSS {
+		pool = c.s.gsoPool
+	}
+	buf := pool.get()
+	got := c.sndBuf.peek((*buf)[hdr:hdr+n], off)
+	out.Payload = (*buf)[hdr : hdr+got]
+	c.s.send(*buf, &out, c.sndMSS)
+	pool.put(buf)
 }
 
 // ProcessAck handles an acceptable ACK (RFC 9293 §3.10.7.4 fifth): advance

@@ -201,6 +201,12 @@ type Stack struct {
 	gso     link.Segmenter
 	gsoPool *bufPool
 
+	// gather is the link's gathering send (link.Gatherer), nil if it has
+	// none; then data segments leave from the send buffer without being
+	// copied behind their headers first (see sendGather).
+	gather     link.Gatherer
+	gatherBufs sync.Pool // of *gatherBuf
+
 	// ports reserves the ports the stack uses in the host's TCP when the
 	// link shares its address with the host (link.PortReserver); nil
 	// otherwise.
@@ -235,6 +241,10 @@ func NewStack(l link.Link, opts Options) (*Stack, error) {
 	s.nextPort = 32768 + binary.BigEndian.Uint16(p[:])%28232
 	if g, ok := l.(link.Segmenter); ok && g.GSOMaxSize() > l.MTU() {
 		s.gso, s.gsoPool = g, newBufPool(g.GSOMaxSize())
+	}
+	if g, ok := l.(link.Gatherer); ok {
+		s.gather = g
+		s.gatherBufs.New = func() any { return new(gatherBuf) }
 	}
 	s.closedTCB = newConn(s, fourTuple{})
 	if r, ok := l.(link.PortReserver); ok {
@@ -482,6 +492,42 @@ func (s *Stack) sendSeg(seg *wire.Segment) {
 	b := s.outPool.get()
 	s.send(*b, seg, 0)
 	s.outPool.put(b)
+}
+
+// gatherBuf is the scratch of one sendGather: the headers, and the parts
+// list handed to the link (pooled: an interface call's arguments escape).
+type gatherBuf struct {
+	hdr   [wire.IPv4HeaderLen + wire.MaxTCPHeaderLen]byte
+	parts [3][]byte
+}
+
+// sendGather transmits seg with the payload a then b (seg.Payload is
+// ignored) through the link's gathering send, which copies them once, into
+// its queue or the kernel. A payload longer than mss > 0 goes to the link's
+// segmentation offload, as in send.
+func (s *Stack) sendGather(seg *wire.Segment, a, b []byte, mss int) {
+	g := s.gatherBufs.Get().(*gatherBuf)
+	n, err := seg.EncodeHeader(g.hdr[:], a, b)
+	if err != nil {
+		s.gatherBufs.Put(g)
+		return
+	}
+	segs, size := 1, len(a)+len(b)
+	if mss > 0 && size > mss {
+		segs = (size + mss - 1) / mss
+	} else {
+		mss = 0
+	}
+	g.parts = [3][]byte{g.hdr[:n], a, b}
+	parts := g.parts[:3]
+	if len(b) == 0 {
+		parts = parts[:2]
+	}
+	if s.gather.SendGather(parts, mss) == nil {
+		s.stats.out.Add(uint64(segs))
+	}
+	g.parts = [3][]byte{} // hold no reference to the send buffer
+	s.gatherBufs.Put(g)
 }
 
 // send encodes and transmits seg from buf, which may already hold the

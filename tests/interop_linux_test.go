@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,6 +100,18 @@ func (l *iopLink) GSOMaxSize() int {
 // GSOMaxSize is non-zero.
 func (l *iopLink) SendGSO(pkt []byte, mss int) error {
 	return l.Link.(link.Segmenter).SendGSO(pkt, mss)
+}
+
+// SendGather passes to the wrapped link's gathering send, or joins the
+// parts for its Send or SendGSO (allocating: only tunlink lacks it here).
+func (l *iopLink) SendGather(parts [][]byte, mss int) error {
+	if g, ok := l.Link.(link.Gatherer); ok {
+		return g.SendGather(parts, mss)
+	}
+	if mss > 0 {
+		return l.SendGSO(slices.Concat(parts...), mss)
+	}
+	return l.Link.Send(slices.Concat(parts...))
 }
 
 // SetBatchEnd passes the end-of-batch callback to the wrapped link,

@@ -23,6 +23,7 @@ import (
 type simCounters struct {
 	retransmits, malformed, timeWait, challengeACKs uint64
 	gsoSends                                        uint64 // packets the link segmented
+	copyRuns                                        uint64 // runs over links without SendGather
 }
 
 var simTotals simCounters
@@ -109,11 +110,15 @@ func TestSimulation(t *testing.T) {
 		// Half the runs give the link segmentation offload, so the stacks
 		// send up to 64 KiB at once and the link cuts it into segments.
 		gso := rapid.Bool().Draw(t, "gso")
-		t.Logf("seed=%d close=%s aBytes=%d bBytes=%d gso=%v", seed, closeOrderNames[order], aLen, bLen, gso)
-		runSimulation(t, seed, imp("ab."), imp("ba."), order, aLen, bLen, gso)
+		// A quarter hide the link's gathering send, so the stacks copy each
+		// segment's payload behind its headers themselves (as over TUN).
+		gather := rapid.IntRange(0, 3).Draw(t, "gather") > 0
+		t.Logf("seed=%d close=%s aBytes=%d bBytes=%d gso=%v gather=%v", seed, closeOrderNames[order], aLen, bLen, gso, gather)
+		runSimulation(t, seed, imp("ab."), imp("ba."), order, aLen, bLen, gso, gather)
 	})
 	// The runs must have exercised what they claim to.
-	if simTotals.retransmits == 0 || simTotals.malformed == 0 || simTotals.timeWait == 0 || simTotals.gsoSends == 0 {
+	if simTotals.retransmits == 0 || simTotals.malformed == 0 || simTotals.timeWait == 0 || simTotals.gsoSends == 0 ||
+		simTotals.copyRuns == 0 {
 		t.Errorf("simulation exercised too little: %+v", simTotals)
 	}
 	t.Logf("totals over all runs: %+v", simTotals)
@@ -127,7 +132,17 @@ func TestSimulation(t *testing.T) {
 	}
 }
 
-func runSimulation(t *rapid.T, seed uint64, ab, ba link.Impairments, order closeOrder, aLen, bLen int, gso bool) {
+// memNoGather is a Mem without SendGather (link.Gatherer).
+type memNoGather struct {
+	link.Link
+	m *link.Mem
+}
+
+func (l memNoGather) GSOMaxSize() int                   { return l.m.GSOMaxSize() }
+func (l memNoGather) SendGSO(pkt []byte, mss int) error { return l.m.SendGSO(pkt, mss) }
+func (l memNoGather) SetBatchEnd(end func())            { l.m.SetBatchEnd(end) }
+
+func runSimulation(t *rapid.T, seed uint64, ab, ba link.Impairments, order closeOrder, aLen, bLen int, gso, gather bool) {
 	vc := clock.NewVirtual()
 	cfg := link.PairConfig{Seed: int64(seed), AtoB: ab, BtoA: ba}
 	if gso {
@@ -156,7 +171,12 @@ func runSimulation(t *rapid.T, seed uint64, ab, ba link.Impairments, order close
 		}
 		return s
 	}
-	sa, sb := mk(la, "10.201.0.1", 1), mk(lb, "10.201.0.2", 2)
+	var linkA, linkB link.Link = la, lb
+	if !gather {
+		linkA, linkB = memNoGather{la, la}, memNoGather{lb, lb}
+		simTotals.copyRuns++
+	}
+	sa, sb := mk(linkA, "10.201.0.1", 1), mk(linkB, "10.201.0.2", 2)
 	defer sa.Close()
 	defer sb.Close()
 	ln, err := sb.Listen("tcp", ":80")

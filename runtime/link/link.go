@@ -68,3 +68,17 @@ type PortReserver interface {
 	// release gives the port back; calling it more than once is harmless.
 	ReservePort(port uint16) (release func(), err error)
 }
+
+// Gatherer is implemented by links that take a packet in pieces and join
+// them on the way out (as writev does), so a stack can send payload straight
+// from its send buffer, headers in one piece and the data in the ring's one
+// or two others, instead of first copying it behind the headers.
+type Gatherer interface {
+	// SendGather sends the IPv4 packet that is the concatenation of parts:
+	// as Send with mss == 0, as SendGSO with mss > 0 (which a link that is
+	// not a Segmenter, or has GSOMaxSize 0, treats as a packet of at most
+	// MTU bytes to cut into mss-byte segments). parts[0] must hold the whole
+	// IPv4 and TCP headers. Like Send, it does not retain parts or their
+	// bytes and never calls the receiver synchronously.
+	SendGather(parts [][]byte, mss int) error
+}

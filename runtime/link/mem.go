@@ -101,18 +101,14 @@ type Mem struct {
 	mtu    int
 	gso    int       // GSOMaxSize(): > mtu, or 0
 	bufs   sync.Pool // of *[]byte, mtu long: SendGSO's scratch
+	joins  sync.Pool // of *[]byte, max(gso, mtu) long: SendGather's joined GSO packets
 	peer   *Mem
-	out    pipe // the direction this end sends on
+	fast   *fastPipe // the direction this end sends on: one of fast and sim
+	sim    *simPipe
 	st     *counters
 	recv   atomic.Pointer[func([]byte)]
 	end    atomic.Pointer[func()] // batch end (link.BatchReceiver)
 	closed atomic.Bool
-}
-
-// pipe is one direction of a Pair.
-type pipe interface {
-	send(pkt []byte)
-	close()
 }
 
 // Pair returns two connected in-memory links on clock c.
@@ -135,14 +131,19 @@ func Pair(c clock.Clock, cfg PairConfig) (a, b *Mem) {
 	a = &Mem{mtu: mtu, gso: gso, st: new(counters)}
 	b = &Mem{mtu: mtu, gso: gso, st: new(counters)}
 	newBuf := func() any { buf := make([]byte, mtu); return &buf }
+	newJoin := func() any { buf := make([]byte, max(gso, mtu)); return &buf }
 	a.bufs.New, b.bufs.New = newBuf, newBuf
+	a.joins.New, b.joins.New = newJoin, newJoin
 	a.peer, b.peer = b, a
-	a.out = newPipe(c, cfg.AtoB, mtu, uint64(cfg.Seed), 0xa2b, b, a.st)
-	b.out = newPipe(c, cfg.BtoA, mtu, uint64(cfg.Seed), 0xb2a, a, b.st)
+	a.fast, a.sim = newPipe(c, cfg.AtoB, mtu, uint64(cfg.Seed), 0xa2b, b, a.st)
+	b.fast, b.sim = newPipe(c, cfg.BtoA, mtu, uint64(cfg.Seed), 0xb2a, a, b.st)
 	return a, b
 }
 
-func newPipe(c clock.Clock, im Impairments, mtu int, seed, stream uint64, dst *Mem, st *counters) pipe {
+// newPipe returns the direction from one end to dst: a fastPipe or a simPipe
+// (the other is nil). They are concrete types, not an interface, so the
+// parts a sender passes stay on its stack.
+func newPipe(c clock.Clock, im Impairments, mtu int, seed, stream uint64, dst *Mem, st *counters) (*fastPipe, *simPipe) {
 	if _, real := c.(*clock.Real); real && im.zero() {
 		limit := im.QueueLimit
 		if limit <= 0 {
@@ -150,7 +151,7 @@ func newPipe(c clock.Clock, im Impairments, mtu int, seed, stream uint64, dst *M
 		}
 		p := &fastPipe{dst: dst, st: st, mtu: mtu, slots: make([][]byte, limit), wake: make(chan struct{}, 1)}
 		go p.run()
-		return p
+		return p, nil
 	}
 	p := &simPipe{
 		clk: c, dst: dst, st: st, im: im, mtu: mtu,
@@ -167,7 +168,7 @@ func newPipe(c clock.Clock, im Impairments, mtu int, seed, stream uint64, dst *M
 		go p.deliverer()
 	}
 	p.svc.Init(&p.tm, fire)
-	return p
+	return nil, p
 }
 
 // Send queues a copy of pkt for delivery to the other end. It never blocks
@@ -181,7 +182,49 @@ func (m *Mem) Send(pkt []byte) error {
 		return ErrTooBig
 	}
 	m.st.sent.Add(1)
-	m.out.send(pkt)
+	m.enqueue([][]byte{pkt})
+	return nil
+}
+
+// enqueue hands the packet joined from parts to this end's direction, which
+// copies it.
+func (m *Mem) enqueue(parts [][]byte) {
+	if m.fast != nil {
+		m.fast.send(parts)
+	} else {
+		m.sim.send(parts)
+	}
+}
+
+// SendGather sends the packet joined from parts (link.Gatherer). With mss
+// == 0 it is Send, copying the parts straight into the queued packet; with
+// mss > 0 it joins them in a scratch buffer and calls SendGSO.
+func (m *Mem) SendGather(parts [][]byte, mss int) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if mss > 0 {
+		if n > max(m.gso, m.mtu) {
+			return ErrTooBig
+		}
+		jp := m.joins.Get().(*[]byte)
+		pkt := (*jp)[:0]
+		for _, p := range parts {
+			pkt = append(pkt, p...)
+		}
+		err := m.SendGSO(pkt, mss)
+		m.joins.Put(jp)
+		return err
+	}
+	if n > m.mtu {
+		return ErrTooBig
+	}
+	m.st.sent.Add(1)
+	m.enqueue(parts)
 	return nil
 }
 
@@ -240,9 +283,18 @@ func (m *Mem) Close() error {
 	if m.closed.Swap(true) {
 		return nil
 	}
-	m.out.close()
-	m.peer.out.close()
+	m.closeOut()
+	m.peer.closeOut()
 	return nil
+}
+
+// closeOut closes the direction this end sends on.
+func (m *Mem) closeOut() {
+	if m.fast != nil {
+		m.fast.close()
+	} else {
+		m.sim.close()
+	}
 }
 
 // Stats returns the counters of the direction this end sends on.
@@ -264,6 +316,7 @@ var (
 	_ Link          = (*Mem)(nil)
 	_ Segmenter     = (*Mem)(nil)
 	_ BatchReceiver = (*Mem)(nil)
+	_ Gatherer      = (*Mem)(nil)
 )
 
 // fastPipe is the Real-clock, unimpaired direction: a bounded ring of
@@ -288,7 +341,8 @@ type fastPipe struct {
 	closed bool
 }
 
-func (p *fastPipe) send(pkt []byte) {
+// send queues the packet joined from parts.
+func (p *fastPipe) send(parts [][]byte) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -310,7 +364,7 @@ func (p *fastPipe) send(pkt []byte) {
 	if i >= len(p.slots) {
 		i -= len(p.slots)
 	}
-	p.slots[i] = append(b[:0], pkt...)
+	p.slots[i] = appendParts(b[:0], parts)
 	p.n++
 	wake := p.parked
 	p.parked = false
@@ -422,7 +476,8 @@ type simPkt struct {
 	at  time.Duration
 }
 
-func (p *simPipe) copyBuf(pkt []byte) []byte {
+// copyBuf returns a free buffer holding the packet joined from parts.
+func (p *simPipe) copyBuf(parts [][]byte) []byte {
 	var b []byte
 	if n := len(p.free); n > 0 {
 		b = p.free[n-1]
@@ -431,10 +486,19 @@ func (p *simPipe) copyBuf(pkt []byte) []byte {
 	} else {
 		b = make([]byte, 0, p.mtu)
 	}
-	return append(b[:0], pkt...)
+	return appendParts(b[:0], parts)
 }
 
-func (p *simPipe) send(pkt []byte) {
+// appendParts appends each of parts to b.
+func appendParts(b []byte, parts [][]byte) []byte {
+	for _, part := range parts {
+		b = append(b, part...)
+	}
+	return b
+}
+
+// send schedules the packet joined from parts, as its impairments say.
+func (p *simPipe) send(parts [][]byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -455,7 +519,11 @@ func (p *simPipe) send(pkt []byte) {
 			p.st.qdrop.Add(1)
 			return
 		}
-		depart = max(now, p.txFree) + time.Duration(int64(len(pkt))*int64(time.Second)/im.RateBytesPerSec)
+		n := 0
+		for _, part := range parts {
+			n += len(part)
+		}
+		depart = max(now, p.txFree) + time.Duration(int64(n)*int64(time.Second)/im.RateBytesPerSec)
 		p.txFree = depart
 		if im.QueueLimit > 0 {
 			p.txq.push(depart)
@@ -471,7 +539,7 @@ func (p *simPipe) send(pkt []byte) {
 	at = max(at, p.last)
 	p.last = at
 
-	buf := p.copyBuf(pkt)
+	buf := p.copyBuf(parts)
 	if im.Corrupt > 0 && p.rng.Float64() < im.Corrupt && len(buf) > 0 {
 		bit := p.rng.IntN(len(buf) * 8)
 		buf[bit/8] ^= 1 << (bit % 8)
@@ -492,7 +560,7 @@ func (p *simPipe) send(pkt []byte) {
 		p.q.push(simPkt{buf, at})
 	}
 	if dup {
-		p.q.push(simPkt{p.copyBuf(buf), at})
+		p.q.push(simPkt{p.copyBuf([][]byte{buf}), at})
 		p.st.dup.Add(1)
 	}
 	p.arm(now)

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"slices"
 )
 
@@ -20,22 +21,62 @@ import (
 // buf[HeaderLen(&s.Options):], where a zero-copy sender can build it.
 func (s *Segment) Encode(buf []byte) (int, error) {
 	lay := s.Options.layout()
-	tcpLen := TCPHeaderLen + lay.size + len(s.Payload)
-	n := IPv4HeaderLen + tcpLen
+	hdr := IPv4HeaderLen + TCPHeaderLen + lay.size
+	n := hdr + len(s.Payload)
 	if n > 0xffff {
 		return 0, ErrTooLong
 	}
 	if len(buf) < n {
 		return 0, ErrShortBuffer
 	}
-	buf = buf[:n]
 	// Payload first: it may overlap where the headers go.
-	copy(buf[n-len(s.Payload):], s.Payload)
+	copy(buf[hdr:n], s.Payload)
+	s.encodeHeader(buf[:hdr], lay, len(s.Payload), Checksum(buf[hdr:n], 0))
+	return n, nil
+}
 
+// EncodeHeader writes the IPv4 and TCP headers of s into buf for a payload
+// that is the concatenation of the pieces of payload (s.Payload is
+// ignored), and returns the header length, HeaderLen(&s.Options). The
+// pieces stay where they are: a gathering sender (link.Gatherer) sends the
+// headers and then the pieces, e.g. straight from a ring buffer, saving the
+// copy Encode makes. The checksum covers the pieces as if joined (odd-length
+// pieces included). It does not allocate; it fails like Encode.
+func (s *Segment) EncodeHeader(buf []byte, payload ...[]byte) (int, error) {
+	lay := s.Options.layout()
+	hdr := IPv4HeaderLen + TCPHeaderLen + lay.size
+	var sum uint16
+	n, odd := 0, false
+	for _, p := range payload {
+		ps := Checksum(p, 0)
+		if odd {
+			// p starts at an odd offset of the joined payload: its bytes sit
+			// in the other half of each 16-bit word (RFC 1071 §2(B)).
+			ps = bits.ReverseBytes16(ps)
+		}
+		sum = CombineChecksums(sum, ps)
+		n += len(p)
+		odd = n%2 == 1
+	}
+	if hdr+n > 0xffff {
+		return 0, ErrTooLong
+	}
+	if len(buf) < hdr {
+		return 0, ErrShortBuffer
+	}
+	s.encodeHeader(buf[:hdr], lay, n, sum)
+	return hdr, nil
+}
+
+// encodeHeader writes the headers into buf (exactly the header length, lay)
+// for a payload of payloadLen bytes whose Checksum (initial 0) is
+// payloadSum.
+func (s *Segment) encodeHeader(buf []byte, lay optLayout, payloadLen int, payloadSum uint16) {
+	tcpLen := len(buf) - IPv4HeaderLen + payloadLen
 	ip := buf[:IPv4HeaderLen]
 	ip[0] = 4<<4 | IPv4HeaderLen/4
 	ip[1] = s.TOS
-	binary.BigEndian.PutUint16(ip[2:4], uint16(n))
+	binary.BigEndian.PutUint16(ip[2:4], uint16(IPv4HeaderLen+tcpLen))
 	binary.BigEndian.PutUint32(ip[4:8], ipFlagDF) // ID 0, DF, offset 0
 	ip[8] = s.TTL
 	if ip[8] == 0 {
@@ -60,9 +101,10 @@ func (s *Segment) Encode(buf []byte) (int, error) {
 	if lay.size > 0 {
 		s.Options.writeOptions(tcp[TCPHeaderLen:TCPHeaderLen+lay.size], lay)
 	}
-	sum := Checksum(tcp, PseudoHeaderChecksum(s.Src, s.Dst, ProtocolTCP, uint16(tcpLen)))
+	// The header is a whole number of 32-bit words, so the payload's sum
+	// continues it (RFC 1071 §2(C)).
+	sum := CombineChecksums(Checksum(tcp, PseudoHeaderChecksum(s.Src, s.Dst, ProtocolTCP, uint16(tcpLen))), payloadSum)
 	binary.BigEndian.PutUint16(tcp[16:18], ^sum)
-	return n, nil
 }
 
 // Append appends the encoded packet to dst and returns the extended slice. It

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -154,6 +155,50 @@ func TestEncodeInPlacePayload(t *testing.T) {
 	}
 	if string(got.Payload) != "hello" {
 		t.Fatalf("payload %q", got.Payload)
+	}
+}
+
+// TestEncodeHeaderMatchesEncode: headers from EncodeHeader followed by the
+// payload pieces are byte for byte what Encode makes of the joined payload,
+// for any cut into pieces (odd lengths and empty pieces included).
+func TestEncodeHeaderMatchesEncode(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := drawSegment(t)
+		want := mustEncode(t, &s)
+		var pieces [][]byte
+		rest := s.Payload
+		for k := rapid.IntRange(0, 4).Draw(t, "cuts"); k > 0; k-- {
+			cut := rapid.IntRange(0, len(rest)).Draw(t, "cut")
+			pieces, rest = append(pieces, rest[:cut]), rest[cut:]
+		}
+		pieces = append(pieces, rest)
+		hs := s
+		hs.Payload = []byte("ignored")
+		buf := make([]byte, IPv4HeaderLen+MaxTCPHeaderLen)
+		n, err := hs.EncodeHeader(buf, pieces...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := slices.Concat(append([][]byte{buf[:n]}, pieces...)...)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("pieces %d: EncodeHeader+pieces differs from Encode\n got %x\nwant %x", len(pieces), got, want)
+		}
+	})
+}
+
+func TestEncodeHeaderErrors(t *testing.T) {
+	var s Segment
+	if _, err := s.EncodeHeader(make([]byte, 39), []byte("x")); !errors.Is(err, ErrShortBuffer) {
+		t.Errorf("short buffer: %v", err)
+	}
+	big := make([]byte, 40000)
+	if _, err := s.EncodeHeader(make([]byte, 40), big, big); !errors.Is(err, ErrTooLong) {
+		t.Errorf("too long: %v", err)
+	}
+	a, b := make([]byte, 1000), make([]byte, 461)
+	buf := make([]byte, 40)
+	if n := testing.AllocsPerRun(100, func() { _, _ = s.EncodeHeader(buf, a, b) }); n != 0 {
+		t.Errorf("EncodeHeader allocates %.1f times", n)
 	}
 }
 

@@ -13,6 +13,9 @@ const (
 	IPv4HeaderLen = 20
 	// TCPHeaderLen is the TCP header length without options (RFC 9293 §3.1).
 	TCPHeaderLen = 20
+	// MaxTCPHeaderLen is the longest TCP header, options included: the data
+	// offset field counts at most 15 32-bit words (RFC 9293 §3.1).
+	MaxTCPHeaderLen = 60
 	// ProtocolTCP is the IPv4 protocol number of TCP.
 	ProtocolTCP = 6
 	// DefaultTTL is the IPv4 Time to Live Encode uses when Segment.TTL is

@@ -175,28 +175,39 @@ func (o *offload) resolve(dst [4]byte, now time.Time) l2path {
 	return miss
 }
 
-// send transmits pkt as one Ethernet frame on p's interface. mss > 0 asks
-// the kernel to segment it (GSO) into mss-byte TCP segments, fixing lengths,
-// sequence numbers and checksums; pkt's own TCP checksum is then ignored.
-func (o *offload) send(p *l2path, pkt []byte, mss int) syscall.Errno {
+// send transmits the packet joined from parts (at most maxGather; parts[0]
+// holds the IPv4 and, with mss > 0, the TCP header) as one Ethernet frame on
+// p's interface. mss > 0 asks the kernel to segment it (GSO) into mss-byte
+// TCP segments, fixing lengths, sequence numbers and checksums; the
+// packet's own TCP checksum is then ignored.
+func (o *offload) send(p *l2path, parts [][]byte, mss int) syscall.Errno {
 	var hdr [frameHdrLen]byte
 	if mss > 0 {
-		ihl := int(pkt[0]&0x0f) * 4
-		thl := int(pkt[ihl+12]>>4) * 4
+		h := parts[0]
+		ihl := int(h[0]&0x0f) * 4
+		thl := int(h[ihl+12]>>4) * 4
 		hdr[1] = vnetGSOTCPv4
 		binary.LittleEndian.PutUint16(hdr[2:4], uint16(ethHdrLen+ihl+thl)) // hdr_len
 		binary.LittleEndian.PutUint16(hdr[4:6], uint16(mss))               // gso_size
 	}
 	copy(hdr[vnetHdrLen:], p.eth[:])
-	iov := [2]unix.Iovec{{Base: &hdr[0]}, {Base: &pkt[0]}}
+	var iov [1 + maxGather]unix.Iovec
+	iov[0].Base = &hdr[0]
 	iov[0].SetLen(frameHdrLen)
-	iov[1].SetLen(len(pkt))
+	k := 1
+	for _, part := range parts {
+		if len(part) > 0 {
+			iov[k].Base = &part[0]
+			iov[k].SetLen(len(part))
+			k++
+		}
+	}
 	msg := unix.Msghdr{
 		Name:    (*byte)(unsafe.Pointer(&p.addr)),
 		Namelen: unix.SizeofSockaddrLinklayer,
 		Iov:     &iov[0],
 	}
-	msg.SetIovlen(2)
+	msg.SetIovlen(k)
 	for {
 		_, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(o.fd), uintptr(unsafe.Pointer(&msg)), 0)
 		if e != unix.EINTR {

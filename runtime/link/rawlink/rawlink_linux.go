@@ -117,6 +117,7 @@ type Link struct {
 	res  *reserver // creates ReservePort's sockets in the link's namespace
 
 	sendRawFn func([]byte) error // l.sendRaw, bound once (no allocation per use)
+	joins     sync.Pool          // of *[]byte, GSOMaxSize long: SendGather's joined packets
 
 	// mu is read-held by Send around the send syscall and write-held by
 	// Close around closing wfd, so wfd is never reused under a Send.
@@ -146,6 +147,7 @@ var (
 	_ link.Segmenter     = (*Link)(nil)
 	_ link.BatchReceiver = (*Link)(nil)
 	_ link.PortReserver  = (*Link)(nil)
+	_ link.Gatherer      = (*Link)(nil)
 )
 
 // Open creates the raw sockets in the calling thread's network namespace and
@@ -170,6 +172,7 @@ func Open(cfg Config) (*Link, error) {
 	}
 	l := &Link{local: cfg.LocalAddr.As4(), mtu: cfg.MTU, wfd: -1, done: make(chan struct{})}
 	l.sendRawFn = l.sendRaw
+	l.joins.New = func() any { b := make([]byte, GSOMaxSize); return &b }
 	fd, err := l.setup(cfg)
 	if err == nil && !cfg.NoOffload {
 		l.off, err = openOffload(cfg.MTU)
@@ -395,18 +398,7 @@ func (l *Link) accept(pkt []byte) bool {
 // drops (ENOBUFS, or that timeout) is counted in Stats.TxDropped and Send
 // returns nil, as a NIC queue would drop it.
 func (l *Link) Send(pkt []byte) error {
-	if len(pkt) < 20 || pkt[0]>>4 != 4 {
-		return ErrBadPacket
-	}
-	if len(pkt) > l.mtu {
-		return ErrTooBig
-	}
-	if l.off != nil {
-		if p, ok := l.off.path([4]byte(pkt[16:20]), time.Now()); ok {
-			return l.sendFrame(&p, pkt, 0)
-		}
-	}
-	return l.sendRaw(pkt)
+	return l.SendGather([][]byte{pkt}, 0)
 }
 
 // GSOMaxSize returns the largest packet SendGSO accepts: GSOMaxSize, or 0
@@ -423,23 +415,90 @@ func (l *Link) GSOMaxSize() int {
 // the destination is reachable through the packet socket, otherwise cut in
 // software (wire.SplitTCP) and sent through the IP_HDRINCL socket.
 func (l *Link) SendGSO(pkt []byte, mss int) error {
-	if l.off == nil {
-		return l.Send(pkt) // GSOMaxSize is 0: pkt must fit the MTU
-	}
-	if len(pkt) < 40 || pkt[0]>>4 != 4 || pkt[9] != unix.IPPROTO_TCP {
+	if l.off != nil && mss < 1 {
 		return ErrBadPacket
 	}
-	ihl := int(pkt[0]&0x0f) * 4
-	if ihl < 20 || ihl+20 > len(pkt) || ihl+int(pkt[ihl+12]>>4)*4 > len(pkt) || mss < 1 {
+	return l.SendGather([][]byte{pkt}, max(mss, 1))
+}
+
+// maxGather is the most parts SendGather passes to the packet socket as
+// they are; more are joined first.
+const maxGather = 3
+
+// SendGather sends the packet joined from parts (link.Gatherer): as Send
+// with mss == 0, as SendGSO with mss > 0. Through the packet socket the
+// parts go to the kernel as they are, in one sendmsg; the IP_HDRINCL socket
+// and software segmentation get them joined in a scratch buffer first.
+func (l *Link) SendGather(parts [][]byte, mss int) error {
+	if len(parts) == 0 {
 		return ErrBadPacket
 	}
-	if len(pkt) > GSOMaxSize {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	gso := mss > 0 && l.off != nil // without offload, GSOMaxSize is 0: a plain send
+	if err := l.check(parts[0], n, gso); err != nil {
+		return err
+	}
+	if !gso {
+		mss = 0
+	}
+	var path l2path
+	ok := false
+	if l.off != nil {
+		path, ok = l.off.path([4]byte(parts[0][16:20]), time.Now())
+	}
+	if ok && len(parts) <= maxGather {
+		return l.sendFrame(&path, parts, n, mss)
+	}
+	pkt, jp := parts[0], (*[]byte)(nil)
+	if len(parts) > 1 {
+		jp = l.joins.Get().(*[]byte)
+		pkt = (*jp)[:0]
+		for _, p := range parts {
+			pkt = append(pkt, p...)
+		}
+	}
+	var err error
+	switch {
+	case ok:
+		err = l.sendFrame(&path, [][]byte{pkt}, n, mss)
+	case mss > 0:
+		err = l.off.split(pkt, mss, l.sendRawFn)
+	default:
+		err = l.sendRaw(pkt)
+	}
+	if jp != nil {
+		l.joins.Put(jp)
+	}
+	return err
+}
+
+// check validates a packet of n bytes whose headers start hdr: an IPv4
+// packet within the MTU, or for segmentation offload (gso) a TCP packet
+// with whole headers in hdr within GSOMaxSize.
+func (l *Link) check(hdr []byte, n int, gso bool) error {
+	if len(hdr) < 20 || hdr[0]>>4 != 4 {
+		return ErrBadPacket
+	}
+	if !gso {
+		if n > l.mtu {
+			return ErrTooBig
+		}
+		return nil
+	}
+	if len(hdr) < 40 || hdr[9] != unix.IPPROTO_TCP {
+		return ErrBadPacket
+	}
+	ihl := int(hdr[0]&0x0f) * 4
+	if ihl < 20 || ihl+20 > len(hdr) || ihl+int(hdr[ihl+12]>>4)*4 > len(hdr) {
+		return ErrBadPacket
+	}
+	if n > GSOMaxSize {
 		return ErrTooBig
 	}
-	if p, ok := l.off.path([4]byte(pkt[16:20]), time.Now()); ok {
-		return l.sendFrame(&p, pkt, mss)
-	}
-	return l.off.split(pkt, mss, l.sendRawFn)
+	return nil
 }
 
 // sendRaw sends pkt through the IP_HDRINCL socket.
@@ -452,17 +511,18 @@ func (l *Link) sendRaw(pkt []byte) error {
 	}
 	e := sendto(l.wfd, pkt, &sa)
 	l.mu.RUnlock()
-	return l.sent(pkt, e)
+	return l.sent(len(pkt), e)
 }
 
-// sendFrame sends pkt through the packet socket; mss > 0 asks for GSO.
-func (l *Link) sendFrame(p *l2path, pkt []byte, mss int) error {
+// sendFrame sends the n-byte packet joined from parts through the packet
+// socket; mss > 0 asks for GSO.
+func (l *Link) sendFrame(p *l2path, parts [][]byte, n, mss int) error {
 	l.mu.RLock()
 	if l.closed.Load() {
 		l.mu.RUnlock()
 		return link.ErrClosed
 	}
-	e := l.off.send(p, pkt, mss)
+	e := l.off.send(p, parts, mss)
 	l.mu.RUnlock()
 	if e == 0 {
 		l.st.txFrames.Add(1)
@@ -470,15 +530,15 @@ func (l *Link) sendFrame(p *l2path, pkt []byte, mss int) error {
 			l.st.txGSO.Add(1)
 		}
 	}
-	return l.sent(pkt, e)
+	return l.sent(n, e)
 }
 
-// sent counts the outcome e of sending pkt.
-func (l *Link) sent(pkt []byte, e syscall.Errno) error {
+// sent counts the outcome e of sending an n-byte packet.
+func (l *Link) sent(n int, e syscall.Errno) error {
 	switch e {
 	case 0:
 		l.st.txPackets.Add(1)
-		l.st.txBytes.Add(uint64(len(pkt)))
+		l.st.txBytes.Add(uint64(n))
 		return nil
 	case unix.ENOBUFS, unix.EAGAIN:
 		l.st.txDropped.Add(1)

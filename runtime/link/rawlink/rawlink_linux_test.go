@@ -331,7 +331,16 @@ func TestZeroAllocs(t *testing.T) {
 	}); a != 0 {
 		t.Errorf("SendGSO: %v allocs per 64 KiB", a)
 	}
-	wait(1100 + 21*45)
+	// SendGather: the same, in three pieces.
+	parts := [][]byte{big[:40], big[40:30001], big[30001:]}
+	if a := testing.AllocsPerRun(20, func() {
+		if err := la.SendGather(parts, 1460); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("SendGather: %v allocs per 64 KiB", a)
+	}
+	wait(1100 + 2*21*45)
 	got.Store(1100)
 	const rounds, burst = 50, 100
 	var ms0, ms1 runtime.MemStats
