@@ -381,12 +381,18 @@ func (cn *Conn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
+	c := cn.c
 	for {
-		n, err := cn.ReadAvailable(b)
+		c.mu.Lock()
+		n, err := c.readLocked(b)
 		if n > 0 || err != nil {
+			c.mu.Unlock()
 			return n, cn.opErr("read", err)
 		}
-		if err := cn.wait(cn.c.readWake, true); err != nil {
+		// Made under the lock, so a wake after Unlock is kept for us.
+		ch := waitChan(&c.readWake)
+		c.mu.Unlock()
+		if err := cn.wait(ch, true); err != nil {
 			return 0, cn.opErr("read", err)
 		}
 	}
@@ -394,17 +400,19 @@ func (cn *Conn) Read(b []byte) (int, error) {
 
 // Write writes b, blocking while the send buffer is full.
 func (cn *Conn) Write(b []byte) (int, error) {
+	c := cn.c
 	total := 0
 	for {
-		n, err := cn.WriteAvailable(b[total:])
+		c.mu.Lock()
+		n, err := c.writeLocked(b[total:])
 		total += n
-		if err != nil {
+		if err != nil || total == len(b) {
+			c.mu.Unlock()
 			return total, cn.opErr("write", err)
 		}
-		if total == len(b) {
-			return total, nil
-		}
-		if err := cn.wait(cn.c.writeWake, false); err != nil {
+		ch := waitChan(&c.writeWake) // under the lock, as in Read
+		c.mu.Unlock()
+		if err := cn.wait(ch, false); err != nil {
 			return total, cn.opErr("write", err)
 		}
 	}

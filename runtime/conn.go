@@ -72,8 +72,8 @@ type conn struct {
 	err         error // terminal error for the user API
 	established bool
 	closedDone  bool // reached CLOSED
-	readWake    chan struct{}
-	writeWake   chan struct{}
+	readWake    chan struct{} // made by the first blocked Read (see waitChan)
+	writeWake   chan struct{} // made by the first blocked Write
 	stateWake   chan struct{} // set only while DialContext waits
 }
 
@@ -83,8 +83,6 @@ func newConn(s *Stack, id fourTuple) *conn {
 	if s.opts.Trace != nil || s.opts.Observer != nil || coverageOn.Load() {
 		c.m.SetObserver(c.observe)
 	}
-	c.readWake = make(chan struct{}, 1)
-	c.writeWake = make(chan struct{}, 1)
 	t := s.timers
 	t.Init(&c.tRetransmit, func() { c.timerFired(&c.tRetransmit, tcpfsm.EventRtoTimeout) })
 	t.Init(&c.tUser, func() { c.timerFired(&c.tUser, tcpfsm.EventUserTimeout) })
@@ -116,6 +114,17 @@ func (c *conn) timerFired(t *timer.Timer, e tcpfsm.Event) {
 	c.fire(e)
 }
 
+// waitChan returns *ch, making it first if nil; c.mu must be held. A
+// connection nobody has waited on holds no channels (192 bytes of an idle
+// connection's heap), and a nil channel needs no wake: nobody waits on it.
+func waitChan(ch *chan struct{}) chan struct{} {
+	if *ch == nil {
+		*ch = make(chan struct{}, 1)
+	}
+	return *ch
+}
+
+// wake signals ch without blocking; a nil ch (nobody ever waited) is a no-op.
 func wake(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
