@@ -71,7 +71,7 @@ type conn struct {
 
 	err         error // terminal error for the user API
 	established bool
-	closedDone  bool // reached CLOSED
+	closedDone  bool          // reached CLOSED
 	readWake    chan struct{} // made by the first blocked Read (see waitChan)
 	writeWake   chan struct{} // made by the first blocked Write
 	stateWake   chan struct{} // set only while DialContext waits
