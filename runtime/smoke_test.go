@@ -86,3 +86,62 @@ func TestEchoLossy(t *testing.T) {
 		t.Error("5% loss but no retransmissions: the impairments did not apply")
 	}
 }
+
+// TestPingPongWakes bounces one byte 2000 times, so nearly every Read
+// blocks before its byte arrives: each must be woken (the wait channel is
+// made lazily, under the connection's lock), or the deadline fails it. A
+// small send buffer makes the Writes of a final 256 KiB block and wake too.
+func TestPingPongWakes(t *testing.T) {
+	a, b := pair(t, link.PairConfig{}, fsmrt.Options{SendBuffer: 4 << 10, MSL: 50 * time.Millisecond})
+	ln, err := b.Listen("tcp", ":9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds, tail = 2000, 256 << 10
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		buf := make([]byte, 1)
+		for range rounds {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				done <- err
+				return
+			}
+			if _, err := c.Write(buf); err != nil {
+				done <- err
+				return
+			}
+		}
+		_, err = c.Write(make([]byte, tail))
+		done <- err
+	}()
+	c, err := a.Dial("tcp", "10.201.0.2:9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	buf := []byte{0}
+	for i := range rounds {
+		buf[0] = byte(i)
+		if _, err := c.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil || buf[0] != byte(i) {
+			t.Fatalf("round %d: %v, got %d", i, err, buf[0])
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // let the peer's Write fill its buffer and block
+	if n, err := io.ReadFull(c, make([]byte, tail)); err != nil {
+		t.Fatalf("tail: %d bytes, %v", n, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
