@@ -68,7 +68,8 @@ func (b *sendBuffer) peek(dst []byte, off int) int {
 }
 
 // slices returns up to n bytes starting off bytes after SND.UNA, in place:
-// a, then b when they wrap around the ring's end (b is empty otherwise).
+// first, then second when they wrap around the ring's end (second is
+// empty otherwise).
 func (b *sendBuffer) slices(off, n int) (first, second []byte) {
 	if off >= b.n {
 		return nil, nil
