@@ -75,10 +75,9 @@ type PortReserver interface {
 // or two others, instead of first copying it behind the headers.
 type Gatherer interface {
 	// SendGather sends the IPv4 packet that is the concatenation of parts:
-	// as Send with mss == 0, as SendGSO with mss > 0 (which a link that is
-	// not a Segmenter, or has GSOMaxSize 0, treats as a packet of at most
-	// MTU bytes to cut into mss-byte segments). parts[0] must hold the whole
-	// IPv4 and TCP headers. Like Send, it does not retain parts or their
-	// bytes and never calls the receiver synchronously.
+	// as Send with mss == 0, as SendGSO with mss > 0 (a stack passes mss > 0
+	// only to a Segmenter, for a payload longer than mss). parts[0] must
+	// hold the whole IPv4 and TCP headers. Like Send, it does not retain
+	// parts or their bytes and never calls the receiver synchronously.
 	SendGather(parts [][]byte, mss int) error
 }

@@ -212,11 +212,7 @@ func (m *Mem) SendGather(parts [][]byte, mss int) error {
 			return ErrTooBig
 		}
 		jp := m.joins.Get().(*[]byte)
-		pkt := (*jp)[:0]
-		for _, p := range parts {
-			pkt = append(pkt, p...)
-		}
-		err := m.SendGSO(pkt, mss)
+		err := m.SendGSO(appendParts((*jp)[:0], parts), mss)
 		m.joins.Put(jp)
 		return err
 	}
